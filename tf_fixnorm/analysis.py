@@ -1,0 +1,259 @@
+"""`analyze(model)`: the role of every trainable variable.
+
+Roles:
+- "scale_invariant": a kernel whose output reaches only normalization layers
+  that cancel any positive rescaling of it (METHOD.md section 1). FixNorm
+  holds these at their initial norm.
+- "classifier": the final logits layer's kernel, whose output reaches a model
+  output through parameter-free ops only. FixNorm holds it at norm `alpha`.
+- "other": everything else (biases, normalization gamma/beta, kernels such as
+  squeeze-excitation convs that no normalization protects).
+
+Two independent ways decide: the functional graph (`graph.py`, exact rules
+from which statistics each normalization takes over which axes) and one
+sample batch (`probe.py`, rescale a kernel and watch the outputs). Tests
+check they agree. `method="auto"` reads the graph where there is one and
+measures the rest.
+"""
+
+import dataclasses
+import difflib
+import warnings
+
+import keras
+
+from tf_fixnorm import graph
+from tf_fixnorm import probe
+
+SCALE_INVARIANT = "scale_invariant"
+CLASSIFIER = "classifier"
+OTHER = "other"
+ROLES = (SCALE_INVARIANT, CLASSIFIER, OTHER)
+METHODS = ("auto", "graph", "sample")
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableRole:
+    """One row of an analysis: a trainable variable and what FixNorm does with it."""
+
+    path: str
+    layer: str
+    name: str
+    shape: tuple
+    role: str
+    reason: str
+
+
+class Analysis:
+    """The result of `analyze`: roles by variable path, printable as a table."""
+
+    def __init__(self, entries, method, warnings_=()):
+        self.entries = list(entries)
+        self.method = method
+        self.warnings = list(warnings_)
+
+    @property
+    def roles(self):
+        """dict: variable path -> role."""
+        return {e.path: e.role for e in self.entries}
+
+    def paths(self, role):
+        """Variable paths with the given role, in model order."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        return [e.path for e in self.entries if e.role == role]
+
+    def __str__(self):
+        rows = [("layer", "variable", "shape", "role", "reason")]
+        rows += [(e.layer, e.name, str(e.shape), e.role, e.reason) for e in self.entries]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4]
+                 for r in rows]
+        counts = {role: len(self.paths(role)) for role in ROLES}
+        lines.append(f"{counts[SCALE_INVARIANT]} scale-invariant, {counts[CLASSIFIER]} "
+                     f"classifier, {counts[OTHER]} other (method: {self.method})")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        counts = ", ".join(f"{role}={len(self.paths(role))}" for role in ROLES)
+        return f"<Analysis method={self.method} {counts}>"
+
+
+def _owned_variables(model):
+    """[(variable, owning layer)] for every trainable variable of `model`."""
+    owner = {}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for v in layer._trainable_variables:
+            owner.setdefault(id(v), layer)
+    pairs = [(v, owner.get(id(v), model)) for v in model.trainable_variables]
+    paths = [v.path for v, _ in pairs]
+    duplicates = sorted({p for p in paths if paths.count(p) > 1})
+    if duplicates:
+        raise ValueError(f"variable paths are not unique ({', '.join(duplicates)}): give "
+                         "the layers (and nested models) distinct names")
+    return pairs
+
+
+def _graph_visible_layers(model):
+    """Layers that appear as nodes of the functional graph, nested graphs included."""
+    visible, stack = set(), [model]
+    while stack:
+        g = graph._graph_of(stack.pop())
+        if g is None:
+            continue
+        for op in g._operations:
+            visible.add(id(op))
+            if graph._is_functional(op):
+                stack.append(op)
+    return visible
+
+
+def _graph_roles(model, kernels):
+    """{id(variable): (role, reason)} for the kernels the graph can decide."""
+    walker = graph.GraphWalker(model)
+    visible = _graph_visible_layers(model)
+    decided, by_layer = {}, {}
+    for variable, layer in kernels:
+        if id(layer) not in visible or not isinstance(layer, graph.KERNEL_LAYERS):
+            continue
+        if id(layer) not in by_layer:
+            by_layer[id(layer)] = _decide_from_outputs(*walker.run(layer))
+        decided[id(variable)] = by_layer[id(layer)]
+    return decided
+
+
+def _decide_from_outputs(outputs, cancelled_by):
+    varying = [(name, d) for name, d in outputs if d.kind != graph.CONST]
+    if not varying:
+        if not cancelled_by:
+            return OTHER, "does not reach any output"
+        names = list(dict.fromkeys(cancelled_by))
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (" ..." if len(names) > 3 else "")
+        return SCALE_INVARIANT, f"scale cancelled by {shown}"
+    role = CLASSIFIER if any(d.direct for _, d in varying) else OTHER
+    mixed = [d for _, d in varying if d.kind == graph.MIXED]
+    if mixed:
+        return role, mixed[0].reason
+    return role, f"reaches output '{varying[0][0]}' without normalization"
+
+
+def _sample_roles(model, sample, kernels, classifier_known):
+    """{id(variable): (role, reason)} measured on `sample`."""
+    measured, order = probe.probe(model, sample, kernels)
+    decided = {}
+    for variable, _ in kernels:
+        change, unused = measured[id(variable)]
+        if unused:
+            decided[id(variable)] = (OTHER, "does not reach the outputs")
+        elif change <= probe.TOLERANCE:
+            decided[id(variable)] = (SCALE_INVARIANT, f"outputs move {change:.0e} when rescaled")
+        else:
+            decided[id(variable)] = (OTHER, f"outputs move {change:.0e} when rescaled")
+    # The classifier is the last kernel layer called, if its kernel is not invariant.
+    if order and not classifier_known:
+        last = order[-1]
+        for variable, layer in kernels:
+            if layer is last and decided[id(variable)][0] == OTHER and \
+                    decided[id(variable)][1] != "does not reach the outputs":
+                decided[id(variable)] = (CLASSIFIER, "last kernel layer called; "
+                                         + decided[id(variable)][1])
+    return decided
+
+
+def _apply_overrides(entries, overrides, pairs):
+    by_layer = {}
+    for (variable, layer), entry in zip(pairs, entries):
+        by_layer.setdefault(layer.name, []).append(entry.path)
+    paths = {e.path for e in entries}
+    changed = {}
+    for key, role in overrides.items():
+        if role not in ROLES:
+            raise ValueError(f"override for {key!r}: role must be one of {ROLES}, got {role!r}")
+        if key in paths:
+            targets = [key]
+        elif key in by_layer:
+            targets = [p for p in by_layer[key]
+                       if len(next(e for e in entries if e.path == p).shape) >= 2]
+            if not targets:
+                raise ValueError(f"override for layer {key!r}: it has no kernel to assign a role")
+        else:
+            close = difflib.get_close_matches(key, list(by_layer) + sorted(paths), n=3)
+            hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            raise ValueError(f"override names {key!r}, which is neither a layer name nor a "
+                             f"variable path of this model{hint}")
+        for p in targets:
+            changed[p] = role
+    return [dataclasses.replace(e, role=changed[e.path], reason="override")
+            if e.path in changed else e for e in entries]
+
+
+def analyze(model, sample=None, method="auto", overrides=None):
+    """Decide the role of every trainable variable of `model`.
+
+    Args:
+        model: a built Keras model (Sequential, functional, nested, subclassed).
+        sample: one batch of inputs (at least 2 examples). Needed for the
+            sample method on subclassed models; functional models get a
+            random batch shaped like their inputs when it is None.
+        method: "graph" (functional graph only), "sample" (measure on one
+            batch only) or "auto" (the graph where it can see, the sample for
+            the rest: subclassed models and kernels inside custom layers).
+        overrides: dict from layer name (or variable path) to role; a layer
+            name sets the role of all of that layer's kernels.
+
+    Returns:
+        An `Analysis`: `.roles` maps each variable's path to its role and
+        `print(analysis)` shows a table with the reason for each.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: call it on a batch or give it "
+                         "a keras.Input before analysing it")
+    pairs = _owned_variables(model)
+    kernels = [(v, layer) for v, layer in pairs if len(v.shape) >= 2]
+    has_graph = graph._graph_of(model) is not None
+    if method == "graph" and not has_graph:
+        raise ValueError(f"model '{model.name}' has no functional graph (subclassed model): "
+                         "use method='sample' or 'auto' with a sample batch")
+    decided = _graph_roles(model, kernels) if method != "sample" and has_graph else {}
+    used_method = "graph" if decided else "sample"
+    undecided = [(v, layer) for v, layer in kernels if id(v) not in decided]
+    notes = []
+    if undecided and method != "graph":
+        batch = sample if sample is not None else probe.default_sample(model)
+        if batch is None:
+            raise ValueError(
+                f"analyze() needs sample= for model '{model.name}': pass one batch of its "
+                "inputs (2 or more examples) so the kernels the graph cannot see can be "
+                "measured")
+        classifier_known = any(role == CLASSIFIER for role, _ in decided.values())
+        decided.update(_sample_roles(model, batch, undecided, classifier_known))
+        used_method = "sample" if used_method == "sample" else "graph+sample"
+    entries = []
+    for v, layer in pairs:
+        if id(v) in decided:
+            role, reason = decided[id(v)]
+        elif len(v.shape) >= 2 and not isinstance(layer, graph.KERNEL_LAYERS) \
+                and id(layer) in _graph_visible_layers(model):
+            role, reason = OTHER, f"{type(layer).__name__} weight, not a kernel"
+        elif len(v.shape) >= 2:
+            role, reason = OTHER, "inside a layer the graph cannot see; pass method='auto'"
+        else:
+            role, reason = OTHER, "not a kernel"
+        name = v.path.rsplit("/", 1)[-1]
+        entries.append(VariableRole(v.path, layer.name, name, tuple(v.shape), role, reason))
+    if overrides:
+        entries = _apply_overrides(entries, overrides, pairs)
+    has_norm = any(isinstance(layer, graph._NORMALIZATIONS)
+                   for layer in model._flatten_layers(include_self=False))
+    if not any(e.role == SCALE_INVARIANT for e in entries):
+        notes.append(f"model '{model.name}' has no scale-invariant kernel"
+                     + ("" if has_norm else " (it has no normalization layer)")
+                     + ": FixNorm can only hold the classifier norm")
+    if not any(e.role == CLASSIFIER for e in entries):
+        notes.append(f"model '{model.name}' has no classifier kernel: alpha applies to "
+                     "nothing (name one with overrides={'layer_name': 'classifier'})")
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return Analysis(entries, used_method, notes)

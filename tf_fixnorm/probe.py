@@ -1,0 +1,143 @@
+"""Which kernels are scale-invariant, measured on one batch.
+
+The check of METHOD.md section 2, for models whose graph cannot be read
+(subclassed models, custom layers) and as an independent check of graph.py:
+in training mode, replace one kernel `w` by `c * w` and see whether any model
+output moves.
+
+Care is needed for the answer to be exact rather than lucky:
+- biases and normalization parameters start at 0 and 1, where a bias that
+  breaks invariance hides (ReLU(c*u + 0) is homogeneous). They are first
+  moved away from their initial values;
+- normalization epsilons make invariance only approximate; they are set to
+  1e-30 during the check (batch variances can be ~1e-9 in deep layers) so
+  that the remaining error is float rounding;
+- dropout and other random layers are replayed with the same seeds for
+  every forward pass;
+- a kernel that moves nothing at c = 2 and c = 1/2 is also set to zero: one
+  that still moves nothing does not reach the outputs at all ("unused").
+The model's variables (weights, statistics, seeds) are restored afterwards.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_fixnorm import graph
+
+# Relative change of the outputs under which a kernel counts as invariant.
+# Measured (32x32 inputs, batch 8): invariant kernels move the outputs by 0
+# (scaling by a power of two is exact) up to 6e-5 (ResNet50's biased convs:
+# rounding when BN subtracts a large perturbed bias); the smallest genuine
+# dependence in keras.applications ResNet50V2/MobileNetV2/EfficientNetB0 is 0.2.
+TOLERANCE = 1e-3
+SCALES = (2.0, 0.5)
+_EPSILON = 1e-30  # > 0 so a constant channel gives 0, not NaN
+
+
+def default_sample(model, batch_size=8, spatial=32, seed=0):
+    """A random float batch shaped like the model's inputs, or None."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None
+    rng = np.random.default_rng(seed)
+    batch = []
+    for spec in inputs:
+        if not str(spec.dtype).startswith("float"):
+            return None
+        shape = [batch_size] + [spatial if d is None else d for d in spec.shape[1:]]
+        batch.append(rng.standard_normal(shape).astype(spec.dtype))
+    return batch[0] if len(batch) == 1 else batch
+
+
+def _flat_output(outputs):
+    flat = [tf.reshape(tf.cast(o, tf.float32), [-1]) for o in keras.tree.flatten(outputs)]
+    return tf.concat(flat, axis=0)
+
+
+class _CallOrder:
+    """Records the order in which layers are called during one trace."""
+
+    def __init__(self, watched):
+        self.watched = watched
+        self.order = []
+
+    def __enter__(self):
+        for layer in self.watched:
+            original = layer.call
+
+            @functools.wraps(original)
+            def recorded(*args, _layer=layer, _original=original, **kwargs):
+                self.order.append(_layer)
+                return _original(*args, **kwargs)
+
+            object.__setattr__(layer, "call", recorded)
+        return self
+
+    def __exit__(self, *exc):
+        for layer in self.watched:
+            object.__delattr__(layer, "call")
+
+
+def probe(model, sample, kernels, seed=0):
+    """Measure, for each kernel, whether rescaling it moves the outputs.
+
+    Args:
+        model: a built Keras model.
+        sample: one batch of inputs (at least 2 examples: batch statistics).
+        kernels: list of (variable, owning layer) pairs to test.
+        seed: seed of the perturbation of biases and normalization parameters.
+
+    Returns:
+        dict id(variable) -> (relative change, unused: bool) and the list of
+        owning layers in the order the forward pass called them.
+    """
+    snapshot = [v.numpy() for v in model.variables]
+    norm_layers = [layer for layer in model._flatten_layers(include_self=False)
+                   if isinstance(layer, graph._NORMALIZATIONS) and hasattr(layer, "epsilon")]
+    epsilons = [layer.epsilon for layer in norm_layers]
+    kernel_ids = {id(v) for v, _ in kernels}
+    seeds = [v for v in model.variables if "seed_generator" in v.path]
+    seed_values = [v.numpy() for v in seeds]
+    try:
+        rng = np.random.default_rng(seed)
+        for v in model.trainable_variables:
+            if id(v) not in kernel_ids:
+                v.assign(v.numpy() + rng.normal(0.0, 0.5, v.shape).astype(v.dtype))
+        for layer in norm_layers:
+            layer.epsilon = _EPSILON
+
+        @tf.function
+        def forward(x):
+            return _flat_output(model(x, training=True))
+
+        def outputs():
+            for v, value in zip(seeds, seed_values):
+                v.assign(value)  # same dropout masks every pass
+            return forward(sample).numpy().astype(np.float64)
+
+        with _CallOrder({layer for _, layer in kernels}) as calls:
+            base = outputs()
+        scale = np.linalg.norm(base) + 1e-30
+        results = {}
+        for variable, _ in kernels:
+            original = variable.numpy()
+            change = 0.0
+            for c in SCALES:
+                variable.assign(original * c)
+                change = max(change, np.linalg.norm(outputs() - base) / scale)
+            unused = False
+            if change <= TOLERANCE:
+                variable.assign(np.zeros_like(original))
+                unused = np.linalg.norm(outputs() - base) / scale <= TOLERANCE
+            variable.assign(original)
+            results[id(variable)] = (float(change), unused)
+        order = list(dict.fromkeys(calls.order))
+    finally:
+        for layer, eps in zip(norm_layers, epsilons):
+            layer.epsilon = eps
+        for v, value in zip(model.variables, snapshot):
+            v.assign(value)
+    return results, order
