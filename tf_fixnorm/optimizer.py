@@ -201,8 +201,9 @@ class FixNorm(keras.optimizers.Optimizer):
             self.built = True
         inner = self.inner_optimizer
         steps = inner.gradient_accumulation_steps
-        # With accumulation, only every `steps`-th call updates the weights.
-        is_update = None if not steps else tf.equal((inner.iterations + 1) % steps, 0)
+        # With accumulation, only every `steps`-th call updates the weights;
+        # Keras decides so on its raw call counter (`iterations` is divided).
+        is_update = None if not steps else tf.equal((inner._iterations + 1) % steps, 0)
         inner.apply(grads, trainable_variables)
         self.project(is_update)
 
