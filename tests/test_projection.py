@@ -1,0 +1,91 @@
+"""The norm math, called without a model."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_fixnorm import FixedNorm, projection
+
+rng = np.random.default_rng(0)
+
+
+def test_rescale_to_norm_whole_tensor_and_direction_kept():
+    x = rng.standard_normal((3, 3, 4, 5)).astype("float32")
+    y = projection.rescale_to_norm(tf.constant(x), 2.5).numpy()
+    assert np.linalg.norm(y) == pytest.approx(2.5, rel=1e-6)
+    np.testing.assert_allclose(y / np.linalg.norm(y), x / np.linalg.norm(x), rtol=1e-5, atol=1e-7)
+
+
+def test_per_class_rows():
+    w = rng.standard_normal((7, 3)).astype("float32")
+    y = projection.rescale_to_norm(tf.constant(w), 0.5, axis=projection.class_axes(2)).numpy()
+    np.testing.assert_allclose(np.linalg.norm(y, axis=0), 0.5, rtol=1e-6)
+    s = projection.classifier_scale(tf.constant(w), 0.5, "per_class").numpy()
+    np.testing.assert_allclose(s.ravel(), 0.5 / np.linalg.norm(w, axis=0), rtol=1e-6)
+
+
+def test_zero_norm_is_left_alone_not_nan():
+    z = tf.zeros((4, 4))
+    assert np.all(projection.rescale_to_norm(z, 3.0).numpy() == 0)
+    assert float(projection.safe_scale(0.0, 3.0)) == 1.0
+    assert float(projection.safe_scale(2.0, 0.0)) == 1.0  # no target: no change
+    mixed = tf.constant([[0.0, 3.0], [0.0, 4.0]])  # a zero class and a live one
+    out = projection.rescale_to_norm(mixed, 1.0, axis=[0]).numpy()
+    np.testing.assert_allclose(out, [[0.0, 0.6], [0.0, 0.8]], rtol=1e-6)
+
+
+def test_global_projection_keeps_ratios_and_hits_target():
+    ks = [rng.standard_normal(s).astype("float32") for s in [(3, 3, 2, 4), (4, 8), (5,)]]
+    out = [t.numpy() for t in projection.project([tf.constant(k) for k in ks], 6.0, "global")]
+    total = np.sqrt(sum(np.sum(o ** 2) for o in out))
+    assert total == pytest.approx(6.0, rel=1e-6)
+    ratios = [np.linalg.norm(o) / np.linalg.norm(k) for o, k in zip(out, ks)]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
+
+
+def test_per_kernel_projection():
+    ks = [rng.standard_normal((4, 4)).astype("float32") * s for s in (0.1, 10.0)]
+    out = projection.project([tf.constant(k) for k in ks], [1.0, 2.0], "per_kernel")
+    assert [float(np.linalg.norm(o)) for o in out] == pytest.approx([1.0, 2.0], rel=1e-6)
+
+
+def test_float16_weights_keep_dtype():
+    x = tf.constant(rng.standard_normal((8, 8)), tf.float16)
+    y = projection.rescale_to_norm(x, 1.0)
+    assert y.dtype == tf.float16
+    assert float(projection.norm(y)) == pytest.approx(1.0, rel=2e-3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="scope must be one of"):
+        projection.project([tf.ones((2, 2))], 1.0, "layer")
+    with pytest.raises(ValueError, match="alpha_measure must be one of"):
+        projection.classifier_scale(tf.ones((2, 2)), 1.0, "rows")
+
+
+def test_fixed_norm_constraint_in_training_and_serialization(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(5, kernel_constraint=FixedNorm(3.0), name="d"),
+        keras.layers.Dense(2, kernel_constraint=FixedNorm(1.0, axis=0), name="out"),
+    ])
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    x = rng.standard_normal((32, 6)).astype("float32")
+    model.fit(x, rng.standard_normal((32, 2)), epochs=2, verbose=0)
+    assert np.linalg.norm(model.get_layer("d").kernel.numpy()) == pytest.approx(3.0, rel=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(model.get_layer("out").kernel.numpy(), axis=0),
+                               1.0, rtol=1e-5)
+    path = str(tmp_path / "c.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    constraint = loaded.get_layer("out").kernel.constraint
+    assert isinstance(constraint, FixedNorm)
+    assert constraint.get_config() == {"norm": 1.0, "axis": 0}
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan")])
+def test_fixed_norm_rejects_bad_norm(bad):
+    with pytest.raises(ValueError, match="positive finite norm"):
+        FixedNorm(bad)
