@@ -412,3 +412,45 @@ def test_unbuilt_model_is_analysed_at_build():
     assert opt.roles["seq/conv/kernel"] == "scale_invariant"
     assert opt.roles["seq/head/kernel"] == "classifier"
     assert float(projection.norm(model.get_layer("head").kernel)) == pytest.approx(0.5, rel=1e-5)
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self):
+        super().__init__(name="sub")
+        self.conv = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")
+        self.bn = keras.layers.BatchNormalization(momentum=0.9, name="bn")
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(4, name="head")
+
+    def call(self, x, training=False):
+        return self.head(self.pool(keras.ops.relu(self.bn(self.conv(x), training=training))))
+
+
+def test_subclassed_model_with_sample():
+    keras.utils.set_random_seed(16)
+    model = SubclassedNet()
+    x, y = data(32)
+    model(x[:2])
+    with pytest.raises(ValueError, match="needs sample="):
+        FixNorm(keras.optimizers.SGD(0.1), model, alpha=1.0)
+    opt = FixNorm(keras.optimizers.SGD(0.3, momentum=0.9), model, alpha=1.0, sample=x[:8])
+    assert opt.roles == {"sub/conv/kernel": "scale_invariant", "sub/bn/gamma": "other",
+                         "sub/bn/beta": "other", "sub/head/kernel": "classifier",
+                         "sub/head/bias": "other"}
+    start = float(projection.norm(model.conv.kernel))
+    compile_model(model, opt)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert float(projection.norm(model.conv.kernel)) == pytest.approx(start, rel=1e-5)
+    assert float(projection.norm(model.head.kernel)) == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("scope", ["global", "per_kernel"])
+def test_zero_initialized_invariant_kernel_gives_no_nan(scope):
+    keras.utils.set_random_seed(17)
+    model = conv_bn_model()
+    var(model, "c2/kernel").assign(np.zeros(var(model, "c2/kernel").shape, "float32"))
+    compile_model(model, FixNorm(keras.optimizers.SGD(0.5, momentum=0.9), model,
+                                 alpha=ALPHA, scope=scope))
+    model.fit(*data(32), batch_size=16, epochs=2, verbose=0)
+    for v in model.trainable_variables:
+        assert np.all(np.isfinite(v.numpy())), v.path

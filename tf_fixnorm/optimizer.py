@@ -79,11 +79,13 @@ class FixNorm(keras.optimizers.Optimizer):
             analysing `model`. Saved in the config, so a reloaded optimizer
             holds the same variables.
         overrides: passed to `analyze`: layer name -> role.
+        sample: passed to `analyze`: one batch of inputs, needed for
+            subclassed models (whose graph cannot be read).
         name: name of the optimizer.
     """
 
     def __init__(self, inner_optimizer, model=None, alpha=1.0, scope="global",
-                 alpha_measure="frobenius", roles=None, overrides=None, name="fixnorm",
+                 alpha_measure="frobenius", roles=None, overrides=None, sample=None, name="fixnorm",
                  **kwargs):
         if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
             raise TypeError("inner_optimizer must be a keras.optimizers.Optimizer, got "
@@ -118,11 +120,13 @@ class FixNorm(keras.optimizers.Optimizer):
         self.alpha_measure = alpha_measure
         self._overrides = dict(overrides) if overrides else None
         self._model_ref = weakref.ref(model) if model is not None else None
+        self._sample = sample
         if isinstance(roles, Analysis):
             roles = roles.roles
         self._role_map = None if roles is None else dict(roles)
         if self._role_map is None and model.built:
-            self._role_map = dict(analyze(model, overrides=self._overrides).roles)
+            self._role_map = self._analyze(model)
+            self._sample = None
             check_no_regularizers(model.trainable_variables)
         self._groups = None
 
@@ -136,8 +140,12 @@ class FixNorm(keras.optimizers.Optimizer):
             if model is None or not model.built:
                 raise ValueError("FixNorm cannot analyse the model before it is built: "
                                  "build it (or call fit) first")
-            self._role_map = dict(analyze(model, overrides=self._overrides).roles)
+            self._role_map = self._analyze(model)
+            self._sample = None  # not needed any more; do not hold the batch
         return dict(self._role_map)
+
+    def _analyze(self, model):
+        return dict(analyze(model, sample=self._sample, overrides=self._overrides).roles)
 
     def build(self, var_list):
         roles = self.roles
