@@ -28,6 +28,7 @@ them are left to the sample-based check (`probe.py`).
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers
 
 CONST = "const"
@@ -84,7 +85,7 @@ class Dep:
 
     kind: str
     axis: int | None = None  # channel axis of per-channel structure, if any
-    shift: bool = False  # a per-channel shift beta
+    shift: bool = False  # a shift beta, per channel along `axis` (constant if axis is None)
     partial: bool = False  # a per-channel (not uniform) scale
     degree: int = 1  # uniform scale is c**degree
     direct: bool = False  # reached through parameter-free ops only
@@ -269,9 +270,8 @@ class GraphWalker:
             return self._concat(ins, _pos(op.axis, out_rank), name)
         if type(op).__name__ in _OP_HOMOGENEOUS:
             return _through_activation(x, "relu", name)
-        if isinstance(op, layers.Rescaling) and not isinstance(op.scale, (list, tuple)) \
-                and float(op.scale) > 0 and float(op.offset) == 0:
-            return x
+        if isinstance(op, layers.Rescaling):
+            return self._rescaling(op, x, out_rank, name)
         return _mixed(f"{name}: {type(op).__name__} is opaque to the graph rules",
                       any(d.direct for d in ins))
 
@@ -311,10 +311,10 @@ class GraphWalker:
     def _keeps_shift_constant(op, x, in_rank):
         """Does a per-channel constant stay per-channel constant through `op`?"""
         if isinstance(op, layers.Dense):
-            return x.axis == in_rank - 1
+            return x.axis in (None, in_rank - 1)
         if isinstance(op, (layers.Embedding, layers.EinsumDense)):
             return False
-        if not isinstance(op, _CONVS) or x.axis != _channel_axis(op, in_rank):
+        if not isinstance(op, _CONVS) or x.axis not in (None, _channel_axis(op, in_rank)):
             return False
         if isinstance(op, (layers.Conv1DTranspose, layers.Conv2DTranspose,
                            layers.Conv3DTranspose)):
@@ -353,12 +353,47 @@ class GraphWalker:
 
     @staticmethod
     def _reshape(x, node, in_rank, out_rank, name):
+        """Flatten/Reshape keep a per-channel pattern if the channels land on one axis."""
         if x.axis is None:
             return x
-        in_shape, out_shape = node.input_tensors[0].shape, node.output_tensors[0].shape
-        if x.axis == in_rank - 1 and in_shape[-1] == out_shape[-1]:
-            return dataclasses.replace(x, axis=out_rank - 1)
-        return _mixed(f"{name} moves the channel axis", x.direct)
+        in_shape = list(node.input_tensors[0].shape)
+        out_shape = list(node.output_tensors[0].shape)
+        channels = in_shape[x.axis]
+        if x.axis == in_rank - 1:  # channel = flat index mod C: trailing output axes
+            axes = range(out_rank - 1, 0, -1)
+        elif all(d == 1 for d in in_shape[1:x.axis]):  # channel leads: leading axes
+            axes = range(1, out_rank)
+        else:
+            axes = ()
+        product, covering = 1, []
+        for axis in axes:
+            if product >= (channels or 0):
+                break
+            product *= out_shape[axis] or 0
+            covering.append(axis)
+        live = [a for a in covering if out_shape[a] != 1]
+        if channels and product == channels and len(live) == 1:
+            return dataclasses.replace(x, axis=live[0])
+        return _mixed(f"{name} spreads the channels over several axes", x.direct)
+
+    @staticmethod
+    def _rescaling(op, x, rank, name):
+        """y = scale * x + offset with constants (scalars or per last axis).
+
+        Multiplying by a constant never changes how y depends on c, even a
+        negative one: -s * (c * u) = c * (-s * u). Only the shift changes, to
+        scale * beta + offset.
+        """
+        def axis_of(value):
+            return rank - 1 if np.ndim(value) > 0 else None
+
+        shift_axes = {x.axis, axis_of(op.scale)} if x.shift else set()
+        if np.ndim(op.offset) > 0 or float(op.offset) != 0.0:
+            shift_axes.add(axis_of(op.offset))
+        axes = {a for a in shift_axes | ({x.axis} if x.partial else set()) if a is not None}
+        if len(axes) > 1:
+            return _mixed(f"{name} shifts along another axis than the channel one", x.direct)
+        return dataclasses.replace(x, axis=axes.pop() if axes else None, shift=bool(shift_axes))
 
     @staticmethod
     def _sum(ins, name, allow_shift=True):

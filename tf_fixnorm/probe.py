@@ -14,7 +14,7 @@ Care is needed for the answer to be exact rather than lucky:
   that the remaining error is float rounding;
 - dropout and other random layers are replayed with the same seeds for
   every forward pass;
-- a kernel that moves nothing at c = 2 and c = 1/2 is also set to zero: one
+- a kernel that moves nothing at c = 2, 1/2 and 1024 is also set to zero: one
   that still moves nothing does not reach the outputs at all ("unused").
 The model's variables (weights, statistics, seeds) are restored afterwards.
 """
@@ -33,7 +33,10 @@ from tf_fixnorm import graph
 # rounding when BN subtracts a large perturbed bias); the smallest genuine
 # dependence in keras.applications ResNet50V2/MobileNetV2/EfficientNetB0 is 0.2.
 TOLERANCE = 1e-3
-SCALES = (2.0, 0.5)
+# Powers of two, so rescaling is exact. 1024 catches saturating activations
+# (ReLU6, clipping) that small scales never push past their kink; no tiny
+# scale, which would drown c*w under a perturbed bias in rounding error.
+SCALES = (2.0, 0.5, 1024.0)
 _EPSILON = 1e-30  # > 0 so a constant channel gives 0, not NaN
 
 
