@@ -454,3 +454,25 @@ def test_zero_initialized_invariant_kernel_gives_no_nan(scope):
     model.fit(*data(32), batch_size=16, epochs=2, verbose=0)
     for v in model.trainable_variables:
         assert np.all(np.isfinite(v.numpy())), v.path
+
+
+def test_projection_is_traced_into_the_step_not_run_per_step(monkeypatch):
+    """No per-step Python: `project` runs while tracing, then only as graph ops."""
+    keras.utils.set_random_seed(18)
+    model = conv_bn_model()
+    target = initial_norm(model)
+    calls = []
+    original = FixNorm.project
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FixNorm, "project", counted)
+    compile_model(model, FixNorm(keras.optimizers.SGD(0.5, momentum=0.9), model, alpha=ALPHA))
+    model.fit(*data(), batch_size=16, epochs=1, verbose=0)
+    traced = len(calls)
+    assert 1 <= traced <= 2  # tf.function may trace twice; never once per step
+    model.fit(*data(), batch_size=16, epochs=3, verbose=0)  # 12 more steps
+    assert len(calls) == traced
+    assert_held(model, target)
