@@ -109,12 +109,19 @@ def _graph_visible_layers(model):
 
 
 def _graph_roles(model, kernels):
-    """{id(variable): (role, reason)} for the kernels the graph can decide."""
+    """{id(variable): (role, reason)} for the kernels the graph can decide.
+
+    Kernels of layers the graph does not show (inside custom layers) are
+    left out, for the sample check.
+    """
     walker = graph.GraphWalker(model)
     visible = _graph_visible_layers(model)
     decided, by_layer = {}, {}
     for variable, layer in kernels:
-        if id(layer) not in visible or not isinstance(layer, graph.KERNEL_LAYERS):
+        if id(layer) not in visible:
+            continue
+        if not isinstance(layer, graph.KERNEL_LAYERS):
+            decided[id(variable)] = (OTHER, f"{type(layer).__name__} weight, not a kernel")
             continue
         if id(layer) not in by_layer:
             by_layer[id(layer)] = _decide_from_outputs(*walker.run(layer))
@@ -216,11 +223,11 @@ def analyze(model, sample=None, method="auto", overrides=None):
     if method == "graph" and not has_graph:
         raise ValueError(f"model '{model.name}' has no functional graph (subclassed model): "
                          "use method='sample' or 'auto' with a sample batch")
-    decided = _graph_roles(model, kernels) if method != "sample" and has_graph else {}
-    used_method = "graph" if decided else "sample"
+    use_graph = method != "sample" and has_graph
+    decided = _graph_roles(model, kernels) if use_graph else {}
     undecided = [(v, layer) for v, layer in kernels if id(v) not in decided]
-    notes = []
-    if undecided and method != "graph":
+    measured = bool(undecided) and method != "graph"
+    if measured:
         batch = sample if sample is not None else probe.default_sample(model)
         if batch is None:
             raise ValueError(
@@ -229,16 +236,15 @@ def analyze(model, sample=None, method="auto", overrides=None):
                 "measured")
         classifier_known = any(role == CLASSIFIER for role, _ in decided.values())
         decided.update(_sample_roles(model, batch, undecided, classifier_known))
-        used_method = "sample" if used_method == "sample" else "graph+sample"
+    used_method = "+".join(name for name, used in (("graph", use_graph), ("sample", measured))
+                           if used) or method
+    notes = []
     entries = []
     for v, layer in pairs:
         if id(v) in decided:
             role, reason = decided[id(v)]
-        elif len(v.shape) >= 2 and not isinstance(layer, graph.KERNEL_LAYERS) \
-                and id(layer) in _graph_visible_layers(model):
-            role, reason = OTHER, f"{type(layer).__name__} weight, not a kernel"
         elif len(v.shape) >= 2:
-            role, reason = OTHER, "inside a layer the graph cannot see; pass method='auto'"
+            role, reason = OTHER, "inside a layer the graph cannot see; use method='auto'"
         else:
             role, reason = OTHER, "not a kernel"
         name = v.path.rsplit("/", 1)[-1]
