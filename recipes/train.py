@@ -1,0 +1,196 @@
+"""Train one of the paper's recipes, FixNorm or reference flavour.
+
+    python -m recipes.train --recipe=resnet50_d_120 --data_dir=... --model_dir=...
+    python -m recipes.train --list
+    python -m recipes.train --flagfile=my_run.flags
+
+A run writes under --model_dir: `backup/` (so a killed run restarted with the
+same --model_dir resumes from its last finished epoch), `checkpoints/` (one
+per epoch), `logs/` (TensorBoard) and, at the end, `metrics.json`. Bad input
+stops the run with one `error:` line and a non-zero exit, before anything in
+--model_dir is touched.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("list", False, "List every recipe and exit.")
+flags.DEFINE_string("recipe", None, "Recipe name (see --list).")
+flags.DEFINE_enum("flavour", "fixnorm", ["fixnorm", "reference"],
+                  "fixnorm: the paper's lr and alpha; reference: its lr and coupled L2 lambda.")
+flags.DEFINE_string("data_dir", None, "Dataset directory (not needed for embedded datasets).")
+flags.DEFINE_string("model_dir", None, "Where checkpoints, logs and metrics.json go.")
+flags.DEFINE_enum("strategy", "default",
+                  ["default", "one_device", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy; multi_worker reads TF_CONFIG.")
+flags.DEFINE_integer("epochs", None, "Override the recipe's epochs.")
+flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
+flags.DEFINE_float("lr", None, "Override the flavour's peak learning rate.")
+flags.DEFINE_float("alpha", None, "Override the fixnorm flavour's classifier norm.")
+flags.DEFINE_float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")
+flags.DEFINE_enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps per epoch (smoke runs).")
+flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
+flags.DEFINE_integer("logical_cpus", 0,
+                     "Split the CPU into this many logical devices (to try mirrored on a CPU).")
+flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per epoch.")
+
+
+class UsageError(ValueError):
+    """Bad input: reported as one line."""
+
+
+def check_flags():
+    from tf_fixnorm import recipes
+
+    if FLAGS.recipe is None:
+        raise UsageError("--recipe is required (python -m recipes.train --list shows them)")
+    recipe = recipes.get(FLAGS.recipe)
+    if not FLAGS.model_dir:
+        raise UsageError("--model_dir is required")
+    for name in ("lr", "alpha", "weight_decay"):
+        value = getattr(FLAGS, name)
+        if value is not None and not value > 0:
+            raise UsageError(f"--{name} must be > 0, got {value}")
+    for name in ("epochs", "global_batch_size", "steps_per_epoch"):
+        value = getattr(FLAGS, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
+    if FLAGS.strategy == "multi_worker":
+        # Keras 3's fit fails under MultiWorkerMirroredStrategy, first building
+        # the model, then reducing metrics (keras-team/keras#20585).
+        raise UsageError("--strategy=multi_worker is not supported yet: Keras 3 model.fit "
+                         "fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)")
+    settings = recipe.settings(FLAGS.flavour)
+    if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
+        raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
+                         "choose another --model_dir")
+    return recipe, settings
+
+
+def load_data(recipe, global_batch_size):
+    """(train, eval) datasets batched at the global batch size."""
+    if recipe.dataset == "digits":
+        from tf_fixnorm.data import as_dataset, load_digits
+
+        (x_train, y_train), (x_test, y_test) = load_digits(seed=FLAGS.seed)
+        return (as_dataset(x_train, y_train, global_batch_size, shuffle=True, seed=FLAGS.seed),
+                as_dataset(x_test, y_test, global_batch_size))
+    raise UsageError(f"recipe {recipe.name!r} needs the {recipe.dataset} pipeline, which this "
+                     "build of recipes.train does not wire yet")
+
+
+def build_model(recipe):
+    if recipe.model == "small_resnet":
+        from tf_fixnorm.models import small_resnet
+
+        return small_resnet((recipe.image_size, recipe.image_size, 1), recipe.num_classes,
+                            norm=recipe.norm)
+    from tf_fixnorm.models import registry
+
+    return registry.build(recipe.model, num_classes=recipe.num_classes,
+                          input_shape=(recipe.image_size, recipe.image_size, 3), norm=recipe.norm)
+
+
+def resumed_epoch(model_dir):
+    path = os.path.join(model_dir, "backup", "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        return int(json.load(f).get("epoch", 0))
+
+
+def weights_digest(model):
+    digest = hashlib.sha256()
+    for v in model.trainable_variables:
+        digest.update(v.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def train(recipe, settings):
+    import keras
+    import tensorflow as tf
+
+    from tf_fixnorm import training
+    from tf_fixnorm.callbacks import find_fixnorm
+
+    if FLAGS.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus)
+    strategy = training.make_strategy(FLAGS.strategy)
+    global_batch = FLAGS.global_batch_size or recipe.global_batch_size
+    training.check_global_batch(global_batch, strategy)
+    chief = training.is_chief()
+    model_dir = FLAGS.model_dir if chief else os.path.join(
+        FLAGS.model_dir, "worker_%d" % json.loads(os.environ["TF_CONFIG"])["task"]["index"])
+    keras.utils.set_random_seed(FLAGS.seed)
+
+    train_ds, eval_ds = load_data(recipe, global_batch)
+    steps = FLAGS.steps_per_epoch or int(train_ds.cardinality())
+    epochs = FLAGS.epochs or recipe.epochs
+    if FLAGS.steps_per_epoch:
+        train_ds = train_ds.repeat()
+    lr = FLAGS.lr or settings.lr
+    with strategy.scope():
+        model = build_model(recipe)
+        schedule = training.lr_schedule(lr, steps, epochs, recipe.warmup_epochs, recipe.schedule)
+        optimizer = training.make_optimizer(
+            FLAGS.flavour, model, schedule,
+            alpha=(FLAGS.alpha or settings.alpha) if FLAGS.flavour == "fixnorm" else None,
+            weight_decay=(FLAGS.weight_decay or settings.weight_decay)
+            if FLAGS.flavour == "reference" else None,
+            scope=FLAGS.scope)
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    start = resumed_epoch(model_dir)
+    if start:
+        print(f"resuming from epoch {start} of {epochs} (state in {model_dir}/backup)")
+    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
+                        validation_data=eval_ds, verbose=FLAGS.verbose,
+                        callbacks=training.make_callbacks(model_dir, chief=chief))
+    loss, accuracy = model.evaluate(eval_ds, verbose=0)
+    fixnorm = find_fixnorm(model.optimizer)
+    metrics = {
+        "recipe": recipe.name, "flavour": FLAGS.flavour, "epochs": epochs,
+        "resumed_from_epoch": start, "global_batch_size": global_batch,
+        "replicas": strategy.num_replicas_in_sync, "lr": lr,
+        "alpha": getattr(fixnorm, "alpha", None),
+        "weight_decay": getattr(model.optimizer, "l2", None),
+        "eval_accuracy": float(accuracy), "eval_loss": float(loss),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "held_norms": {"targets": fixnorm.targets(), "achieved": fixnorm.norm_report()}
+        if fixnorm else None,
+        "weights_sha256": weights_digest(model),
+    }
+    training.write_json_atomically(os.path.join(model_dir, "metrics.json"), metrics)
+    print(f"eval accuracy {accuracy:.4f}, loss {loss:.4f}; metrics in {model_dir}/metrics.json")
+    return metrics
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    from tf_fixnorm import recipes
+
+    if FLAGS.list:
+        print(recipes.listing())
+        return
+    try:
+        recipe, settings = check_flags()
+        train(recipe, settings)
+    except ValueError as error:  # UsageError and the library's own checks
+        sys.exit("error: " + " ".join(str(error).split()))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,142 @@
+"""Training plumbing shared by the binaries: strategy, schedule, optimizer, callbacks.
+
+Nothing here knows a dataset or a model architecture: `recipes/train.py`
+passes those in.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from tf_fixnorm.callbacks import NormMonitor
+from tf_fixnorm.coupled_l2 import SGDCoupledL2
+from tf_fixnorm.optimizer import FixNorm
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+MOMENTUM = 0.9
+
+
+def make_strategy(name):
+    """A tf.distribute strategy by name; a ValueError saying what to do otherwise."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
+        return tf.distribute.OneDeviceStrategy(device)
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker needs TF_CONFIG (the cluster and this "
+                             "task) in the environment of every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.OpError) as error:
+            raise ValueError(f"--strategy=tpu found no TPU: {error}") from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def is_chief():
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = config.get("task", {})
+    cluster = config.get("cluster", {})
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return task.get("type") == "worker" and task.get("index") == 0 and "chief" not in cluster
+
+
+def check_global_batch(global_batch_size, strategy):
+    """The global batch must split evenly over the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size < 1 or global_batch_size % replicas:
+        raise ValueError(f"global batch {global_batch_size} does not split over {replicas} "
+                         f"replicas: use a positive multiple of {replicas}")
+    return global_batch_size // replicas
+
+
+@keras.saving.register_keras_serializable(package="tf_fixnorm")
+class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak`, then x`factor` at each boundary step."""
+
+    def __init__(self, peak, warmup_steps, boundaries, factor=0.1):
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+        self.boundaries = [int(b) for b in boundaries]
+        self.factor = float(factor)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        drops = tf.add_n([tf.cast(step >= b, tf.float32) for b in self.boundaries]) \
+            if self.boundaries else 0.0
+        decayed = self.peak * tf.pow(self.factor, drops)
+        if not self.warmup_steps:
+            return decayed
+        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
+        return tf.where(step < self.warmup_steps, warm, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "boundaries": self.boundaries, "factor": self.factor}
+
+
+def lr_schedule(peak_lr, steps_per_epoch, epochs, warmup_epochs=0, kind="cosine"):
+    """Linear warm-up for `warmup_epochs`, then cosine decay to 0 or step decay.
+
+    Step decay divides by 10 at 1/3, 2/3 and 8/9 of training (30/60/80 of 90).
+    """
+    total = steps_per_epoch * epochs
+    warmup = min(steps_per_epoch * warmup_epochs, total - 1)
+    if kind == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=total - warmup, warmup_target=peak_lr, warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(peak_lr, decay_steps=total)
+    if kind == "step":
+        return WarmupStepDecay(peak_lr, warmup, [round(total * f) for f in (1 / 3, 2 / 3, 8 / 9)])
+    raise ValueError(f"schedule must be 'cosine' or 'step', got {kind!r}")
+
+
+def make_optimizer(flavour, model, schedule, alpha=None, weight_decay=None, scope="global"):
+    """FixNorm(SGD momentum) for "fixnorm"; SGD momentum + coupled L2 for "reference"."""
+    if flavour == "fixnorm":
+        return FixNorm(keras.optimizers.SGD(schedule, momentum=MOMENTUM), model, alpha=alpha,
+                       scope=scope)
+    if flavour == "reference":
+        return SGDCoupledL2(schedule, momentum=MOMENTUM, l2=weight_decay)
+    raise ValueError(f"flavour must be 'fixnorm' or 'reference', got {flavour!r}")
+
+
+def make_callbacks(model_dir, chief=True):
+    """Resume, checkpoints every epoch, norms and TensorBoard logs, under `model_dir`.
+
+    BackupAndRestore comes first so a restarted run restores before anything
+    else; NormMonitor before TensorBoard so its values reach the logs.
+    """
+    return [
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+        NormMonitor(),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(model_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
+            save_weights_only=True),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+    ] if chief else [keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+                     NormMonitor()]
+
+
+def write_json_atomically(path, payload):
+    """Write JSON to `path` via a temporary file, so a kill never leaves half a file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
