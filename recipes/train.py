@@ -9,6 +9,12 @@ same --model_dir resumes from its last finished epoch), `checkpoints/` (one
 per epoch), `logs/` (TensorBoard) and, at the end, `metrics.json`. Bad input
 stops the run with one `error:` line and a non-zero exit, before anything in
 --model_dir is touched.
+
+--strategy=multi_worker reads TF_CONFIG and trains with a custom loop
+(`tf_fixnorm.training.custom_loop_fit`), because Keras 3's `fit` fails under
+MultiWorkerMirroredStrategy (keras-team/keras#20585): it resumes from
+`backup/` too, but writes no per-epoch checkpoints or TensorBoard logs; each
+non-chief worker writes under --model_dir/worker_<index>.
 """
 
 import os
@@ -64,11 +70,6 @@ def check_flags():
         value = getattr(FLAGS, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1, got {value}")
-    if FLAGS.strategy == "multi_worker":
-        # Keras 3's fit fails under MultiWorkerMirroredStrategy, first building
-        # the model, then reducing metrics (keras-team/keras#20585).
-        raise UsageError("--strategy=multi_worker is not supported yet: Keras 3 model.fit "
-                         "fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)")
     settings = recipe.settings(FLAGS.flavour)
     if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
         raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
@@ -152,13 +153,23 @@ def train(recipe, settings):
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
-    start = resumed_epoch(model_dir)
-    if start:
-        print(f"resuming from epoch {start} of {epochs} (state in {model_dir}/backup)")
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
-                        validation_data=eval_ds, verbose=FLAGS.verbose,
-                        callbacks=training.make_callbacks(model_dir, chief=chief))
-    loss, accuracy = model.evaluate(eval_ds, verbose=0)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's fit fails under this strategy (keras-team/keras#20585).
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+        start, losses = training.custom_loop_fit(
+            model, loss_fn, train_ds.repeat(), epochs, steps, global_batch, strategy,
+            os.path.join(model_dir, "backup"))
+        history = keras.callbacks.History()
+        history.history = {"loss": losses}
+        loss, accuracy = training.evaluate_locally(model, eval_ds)
+    else:
+        start = resumed_epoch(model_dir)
+        if start:
+            print(f"resuming from epoch {start} of {epochs} (state in {model_dir}/backup)")
+        history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
+                            validation_data=eval_ds, verbose=FLAGS.verbose,
+                            callbacks=training.make_callbacks(model_dir))
+        loss, accuracy = model.evaluate(eval_ds, verbose=0)
     fixnorm = find_fixnorm(model.optimizer)
     metrics = {
         "recipe": recipe.name, "flavour": FLAGS.flavour, "epochs": epochs,

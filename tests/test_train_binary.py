@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,7 +77,7 @@ def test_reference_flavour_uses_coupled_l2(tmp_path):
     (["--flavour=reference", "--recipe=efficientnet_b0_350"], "has no reference settings"),
     (["--global_batch_size=63", "--strategy=mirrored", "--logical_cpus=2"],
      "global batch 63 does not split over 2 replicas"),
-    (["--strategy=multi_worker"], "keras-team/keras#20585"),
+    (["--strategy=multi_worker"], "needs TF_CONFIG"),
 ])
 def test_bad_input_one_error_line_and_model_dir_untouched(tmp_path, flags, message):
     model_dir = tmp_path / "run"
@@ -144,3 +145,44 @@ def test_multi_worker_strategy_needs_tf_config():
         training.make_strategy("multi_worker")
     with pytest.raises(ValueError, match="strategy must be one of"):
         training.make_strategy("parameter_server")
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_finish_with_identical_weights_and_held_norms(tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    model_dir = str(tmp_path / "mw")
+    flags = [*SMALL, "--strategy=multi_worker", "--epochs=2", "--global_batch_size=64",
+             f"--model_dir={model_dir}"]
+    workers = [subprocess.Popen(
+        command(*flags), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env(TF_CONFIG=json.dumps({"cluster": cluster,
+                                      "task": {"type": "worker", "index": i}})))
+        for i in range(2)]
+    outputs = []
+    try:
+        for w in workers:
+            outputs.append(w.communicate(timeout=240)[0])
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    for w, out in zip(workers, outputs):
+        assert w.returncode == 0, out[-3000:]
+    chief, other = metrics(model_dir), metrics(os.path.join(model_dir, "worker_1"))
+    assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
+    assert chief["weights_sha256"] == other["weights_sha256"]
+    assert chief["eval_accuracy"] > 0.5
+    for m in (chief, other):
+        held = m["held_norms"]
+        for group in ("scale_invariant", "classifier"):
+            assert held["achieved"][group] == pytest.approx(held["targets"][group], rel=1e-5)

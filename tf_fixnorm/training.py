@@ -116,7 +116,7 @@ def make_optimizer(flavour, model, schedule, alpha=None, weight_decay=None, scop
     raise ValueError(f"flavour must be 'fixnorm' or 'reference', got {flavour!r}")
 
 
-def make_callbacks(model_dir, chief=True):
+def make_callbacks(model_dir):
     """Resume, checkpoints every epoch, norms and TensorBoard logs, under `model_dir`.
 
     BackupAndRestore comes first so a restarted run restores before anything
@@ -129,8 +129,7 @@ def make_callbacks(model_dir, chief=True):
             os.path.join(model_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
             save_weights_only=True),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-    ] if chief else [keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-                     NormMonitor()]
+    ]
 
 
 def write_json_atomically(path, payload):
@@ -140,3 +139,69 @@ def write_json_atomically(path, payload):
         json.dump(payload, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
 
+
+
+def custom_loop_fit(model, loss_fn, train_ds, epochs, steps_per_epoch, global_batch_size,
+                    strategy, backup_dir):
+    """Train with `strategy.run` and resume from `backup_dir`: the multi-worker path.
+
+    Keras 3's `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585);
+    TensorFlow's documented custom loop does not. Every worker saves a
+    checkpoint after every epoch (saving is collective): the chief into
+    `backup_dir`, the others into their own directories.
+
+    Returns:
+        (first epoch run, list of per-epoch mean training losses).
+    """
+    optimizer = model.optimizer
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
+    manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+    first = int(epoch.numpy())
+    distributed = strategy.experimental_distribute_dataset(train_ds)
+
+    @tf.function
+    def train_steps(iterator, steps):
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                per_example = loss_fn(y, model(x, training=True))
+                loss = tf.nn.compute_average_loss(per_example,
+                                                  global_batch_size=global_batch_size)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        total = tf.constant(0.0)
+        for _ in tf.range(steps):
+            total += strategy.reduce("SUM", strategy.run(step, args=next(iterator)), axis=None)
+        return total / tf.cast(steps, tf.float32)
+
+    losses = []
+    iterator = iter(distributed)
+    for _ in range(first, epochs):
+        losses.append(float(train_steps(iterator, tf.constant(steps_per_epoch))))
+        epoch.assign_add(1)
+        manager.save()
+        print(f"epoch {int(epoch.numpy())}/{epochs}: loss {losses[-1]:.4f}", flush=True)
+    return first, losses
+
+
+def evaluate_locally(model, dataset):
+    """(mean loss, accuracy) of a logits classifier, in plain eager batches.
+
+    For the multi-worker path, where `model.evaluate` fails like `fit`
+    (keras-team/keras#20585): every worker holds the same weights, so each
+    evaluates the whole eval set on its own copy.
+    """
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    total_loss, correct, count = 0.0, 0, 0
+    for x, y in dataset:
+        logits = model(x, training=False)
+        total_loss += float(loss_fn(y, logits))
+        correct += int(tf.reduce_sum(tf.cast(
+            tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)),
+            tf.int32)))
+        count += int(tf.shape(y)[0])
+    return total_loss / count, correct / count
