@@ -152,16 +152,6 @@ def _run_demo(*flags, timeout=240):
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _fixnorm_importable():
-    try:
-        from tf_fixnorm import FixNorm, NormMonitor, analyze  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _fixnorm_importable(),
-                    reason="tf_fixnorm.FixNorm/NormMonitor/analyze not importable yet")
 def test_demo_runs_one_epoch_and_reports():
     result = _run_demo("--epochs=1", "--width=8", "--seed=1")
     assert result.returncode == 0, result.stderr[-3000:]

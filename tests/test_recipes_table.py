@@ -70,3 +70,17 @@ def test_listing_and_errors():
     with pytest.raises(ValueError, match="flavour must be one of"):
         recipes.get("resnet50_d_120").settings("bo")
     assert recipes.get("resnet50_d_120").settings("fixnorm").alpha == 0.5
+
+
+def test_every_recipe_model_builds_with_its_norm():
+    """Each recipe's model (registry name and norm) builds; small input keeps it quick."""
+    import dataclasses
+
+    from recipes.train import build_model
+
+    for recipe in recipes.RECIPES.values():
+        small = dataclasses.replace(recipe, num_classes=10,
+                                    image_size=64 if recipe.dataset != "digits" else 8)
+        model = build_model(small)
+        assert model.output_shape == (None, 10), recipe.name
+        assert model.get_layer("classifier") is not None

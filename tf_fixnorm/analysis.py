@@ -20,8 +20,6 @@ import dataclasses
 import difflib
 import warnings
 
-import keras
-
 from tf_fixnorm import graph
 from tf_fixnorm import probe
 
