@@ -140,7 +140,8 @@ def make_loss(recipe, reduction="sum_over_batch_size"):
 
 
 def build_model(recipe):
-    size = FLAGS.image_size or recipe.image_size
+    """The recipe's model; its image size and class count are the recipe's."""
+    size = recipe.image_size
     if recipe.model == "small_resnet":
         from tf_fixnorm.models import small_resnet
 
@@ -187,7 +188,8 @@ def train(recipe, settings):
     keras.utils.set_random_seed(FLAGS.seed)
 
     train_ds, eval_ds, num_classes = load_data(recipe, global_batch)
-    recipe = dataclasses.replace(recipe, num_classes=num_classes)
+    recipe = dataclasses.replace(recipe, num_classes=num_classes,
+                                 image_size=FLAGS.image_size or recipe.image_size)
     cardinality = int(train_ds.cardinality())
     if FLAGS.steps_per_epoch:
         steps = FLAGS.steps_per_epoch
