@@ -182,9 +182,7 @@ def train(recipe, settings):
     strategy = training.make_strategy(FLAGS.strategy)
     global_batch = FLAGS.global_batch_size or recipe.global_batch_size
     training.check_global_batch(global_batch, strategy)
-    chief = training.is_chief()
-    model_dir = FLAGS.model_dir if chief else os.path.join(
-        FLAGS.model_dir, "worker_%d" % json.loads(os.environ["TF_CONFIG"])["task"]["index"])
+    model_dir = training.worker_model_dir(FLAGS.model_dir)
     keras.utils.set_random_seed(FLAGS.seed)
 
     train_ds, eval_ds, num_classes = load_data(recipe, global_batch)

@@ -36,3 +36,4 @@ def test_refuses_decoupled_decay_and_negative_l2():
         SGDCoupledL2(0.1, weight_decay=1e-4)
     with pytest.raises(ValueError, match="l2 must be >= 0"):
         SGDCoupledL2(0.1, l2=-1.0)
+

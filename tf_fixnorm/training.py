@@ -43,16 +43,19 @@ def make_strategy(name):
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
 
 
-def is_chief():
-    """True unless this process is a non-chief worker of a multi-worker cluster."""
+def worker_model_dir(model_dir):
+    """`model_dir` for the chief; `model_dir/worker_<index>` for other workers.
+
+    Multi-worker runs read TF_CONFIG; every worker writes checkpoints (saving
+    is collective), and only the chief's go where the user asked.
+    """
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = config.get("task", {})
-    cluster = config.get("cluster", {})
-    if not task:
-        return True
-    if task.get("type") == "chief":
-        return True
-    return task.get("type") == "worker" and task.get("index") == 0 and "chief" not in cluster
+    chief = (not task or task.get("type") == "chief"
+             or (task.get("type") == "worker" and task.get("index") == 0
+                 and "chief" not in config.get("cluster", {})))
+    return model_dir if chief else os.path.join(
+        model_dir, f"{task.get('type')}_{task.get('index')}")
 
 
 def check_global_batch(global_batch_size, strategy):
