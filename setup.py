@@ -35,6 +35,7 @@ setup(
         "absl-py",
         "numpy",
         "scikit-learn",  # ships the digits dataset used by the demo and tests
+        "matplotlib",  # the tuner's plots
     ],
     extras_require={
         # Optional datasets: TFDS from a local data_dir (tfds 4.9 needs
@@ -42,8 +43,8 @@ setup(
         # subset, the locally generated MNIST-1D.
         "data": DATA_EXTRAS,
         "test": ["pytest", "pytest-timeout"] + DATA_EXTRAS,
-        "plots": ["matplotlib"],
     },
+    entry_points={"console_scripts": ["fixnorm-tune=tf_fixnorm.tuning.cli:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -86,71 +86,13 @@ def check_flags():
 
 
 def load_data(recipe, global_batch_size):
-    """(train, eval, number of classes), batched at the global batch size.
+    """(train, eval, number of classes), batched at the global batch size."""
+    from tf_fixnorm import experiment
 
-    The class count is the recipe's, except for image-folder trees and TFDS
-    datasets, which say how many classes they hold.
-    """
-    if recipe.dataset == "digits":
-        from tf_fixnorm.data import as_dataset, load_digits
-
-        (x_train, y_train), (x_test, y_test) = load_digits(seed=FLAGS.seed)
-        return (as_dataset(x_train, y_train, global_batch_size, shuffle=True, seed=FLAGS.seed),
-                as_dataset(x_test, y_test, global_batch_size), recipe.num_classes)
-    if not FLAGS.data_dir:
-        raise UsageError(f"recipe {recipe.name!r} needs --data_dir ({recipe.dataset}, "
-                         f"--data_format={FLAGS.data_format})")
-    from tf_fixnorm import data
-
-    tricks = recipe.tricks
-    common = dict(image_size=FLAGS.image_size or recipe.image_size,
-                  batch_size=global_batch_size, one_hot=tricks is not None)
-    augment = dict(seed=FLAGS.seed, randaugment=bool(tricks and tricks.randaugment),
-                   mixup_alpha=tricks.mixup_alpha if tricks else 0.0,
-                   cutmix_alpha=tricks.cutmix_alpha if tricks else 0.0)
-    if FLAGS.data_format == "folder":
-        train, names = data.make_folder_dataset(
-            os.path.join(FLAGS.data_dir, "train"), training=True, return_class_names=True,
-            **common, **augment)
-        evaluation = data.make_folder_dataset(os.path.join(FLAGS.data_dir, "validation"),
-                                              training=False, **common)
-        return train, evaluation, len(names)
-    if FLAGS.data_format == "tfds":
-        from tf_fixnorm.data import tfds_local
-
-        builder = tfds_local.load_local_builder(FLAGS.data_dir, FLAGS.tfds_name)
-        kw = dict(name=FLAGS.tfds_name, **common)
-        return (data.make_tfds_dataset(FLAGS.data_dir, "train", training=True, **kw, **augment),
-                data.make_tfds_dataset(FLAGS.data_dir, "validation", training=False, **kw),
-                builder.info.features["label"].num_classes)
-    kw = dict(num_classes=recipe.num_classes, **common)
-    return (data.make_imagenet_dataset(FLAGS.data_dir, "train", training=True, **kw, **augment),
-            data.make_imagenet_dataset(FLAGS.data_dir, "validation", training=False, **kw),
-            recipe.num_classes)
-
-
-def make_loss(recipe, reduction="sum_over_batch_size"):
-    """Cross-entropy on logits; one-hot with label smoothing for the starred recipes."""
-    import keras
-
-    if recipe.tricks is None:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
-    return keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=recipe.tricks.label_smoothing, reduction=reduction)
-
-
-def build_model(recipe):
-    """The recipe's model; its image size and class count are the recipe's."""
-    size = recipe.image_size
-    if recipe.model == "small_resnet":
-        from tf_fixnorm.models import small_resnet
-
-        return small_resnet((size, size, 1), recipe.num_classes, norm=recipe.norm)
-    from tf_fixnorm.models import registry
-
-    extra = {} if recipe.tricks is None else {"drop_connect_rate": recipe.tricks.stochastic_depth}
-    return registry.build(recipe.model, num_classes=recipe.num_classes,
-                          input_shape=(size, size, 3), norm=recipe.norm, **extra)
+    data = experiment.load_data(recipe, global_batch_size, seed=FLAGS.seed,
+                                data_dir=FLAGS.data_dir, data_format=FLAGS.data_format,
+                                tfds_name=FLAGS.tfds_name, image_size=FLAGS.image_size)
+    return data.train, data.evaluation, data.num_classes
 
 
 def resumed_epoch(model_dir):
@@ -172,7 +114,7 @@ def train(recipe, settings):
     import keras
     import tensorflow as tf
 
-    from tf_fixnorm import recipes, training
+    from tf_fixnorm import experiment, training
     from tf_fixnorm.callbacks import find_fixnorm
 
     if FLAGS.logical_cpus:
@@ -188,21 +130,12 @@ def train(recipe, settings):
     train_ds, eval_ds, num_classes = load_data(recipe, global_batch)
     recipe = dataclasses.replace(recipe, num_classes=num_classes,
                                  image_size=FLAGS.image_size or recipe.image_size)
-    cardinality = int(train_ds.cardinality())
-    if FLAGS.steps_per_epoch:
-        steps = FLAGS.steps_per_epoch
-    elif cardinality > 0:
-        steps = cardinality
-    elif recipe.dataset in recipes.TRAIN_EXAMPLES:  # TFRecords do not know their length
-        steps = recipes.TRAIN_EXAMPLES[recipe.dataset] // global_batch
-    else:
-        raise UsageError(f"cannot tell how many batches of {global_batch} the training set "
-                         "gives: set --steps_per_epoch")
+    steps = experiment.steps_per_epoch(recipe, train_ds, global_batch, FLAGS.steps_per_epoch)
     epochs = FLAGS.epochs or recipe.epochs
     train_ds = train_ds.repeat()  # every epoch is exactly `steps` batches
     lr = FLAGS.lr or settings.lr
     with strategy.scope():
-        model = build_model(recipe)
+        model = experiment.build_model(recipe)
         schedule = training.lr_schedule(lr, steps, epochs, recipe.warmup_epochs, recipe.schedule)
         optimizer = training.make_optimizer(
             FLAGS.flavour, model, schedule,
@@ -210,17 +143,17 @@ def train(recipe, settings):
             weight_decay=(FLAGS.weight_decay or settings.weight_decay)
             if FLAGS.flavour == "reference" else None,
             scope=FLAGS.scope)
-        model.compile(optimizer=optimizer, loss=make_loss(recipe), metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss=experiment.make_loss(recipe), metrics=["accuracy"])
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3's fit fails under this strategy (keras-team/keras#20585).
-        loss_fn = make_loss(recipe, reduction=None)
+        loss_fn = experiment.make_loss(recipe, reduction=None)
         start, losses = training.custom_loop_fit(
             model, loss_fn, train_ds, epochs, steps, global_batch, strategy,
             os.path.join(model_dir, "backup"))
         history = keras.callbacks.History()
         history.history = {"loss": losses}
         loss, accuracy = training.evaluate_locally(model, eval_ds,
-                                                   make_loss(recipe, reduction="sum"))
+                                                   experiment.make_loss(recipe, reduction="sum"))
     else:
         start = resumed_epoch(model_dir)
         if start:

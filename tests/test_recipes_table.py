@@ -76,7 +76,7 @@ def test_every_recipe_model_builds_with_its_norm():
     """Each recipe's model (registry name and norm) builds; small input keeps it quick."""
     import dataclasses
 
-    from recipes.train import build_model
+    from tf_fixnorm.experiment import build_model
 
     for recipe in recipes.RECIPES.values():
         small = dataclasses.replace(recipe, num_classes=10,

@@ -124,6 +124,11 @@ _ALL = (
            dataset="digits", num_classes=10, image_size=8, global_batch_size=64,
            warmup_epochs=0, notes="lr and alpha from the demo's grid; lambda: project's "
            "choice"),
+    Recipe("digits_tune", "project (CPU)", "small_resnet", 8,
+           FixNormSettings(0.2, 4.0), ReferenceSettings(0.2, 5e-4), None, None,
+           dataset="digits", num_classes=10, image_size=8, global_batch_size=64,
+           warmup_epochs=0, notes="digits_small_resnet in 8 epochs, for the tuner's CPU "
+           "comparisons (a trial takes a few seconds)"),
 )
 
 RECIPES = {recipe.name: recipe for recipe in _ALL}

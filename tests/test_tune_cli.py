@@ -1,0 +1,177 @@
+"""The tuner CLI as a user runs it: compare, bad input, kill-and-resume, chief and workers."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One epoch of 3 steps: seconds per trial, enough to exercise the machinery.
+FAST = ["--recipe=digits_tune", "--epochs=1", "--steps_per_epoch=3"]
+LIVE = re.compile(r"^\[(\w+) seed (\d+)\] trial (\d+) ")
+
+
+def command(*flags):
+    return [sys.executable, os.path.join(ROOT, "tools", "tune.py"), *flags]
+
+
+def env(**extra):
+    environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        environment.pop(name, None)
+    environment.update(extra)
+    return environment
+
+
+def run(*flags, timeout=300, **extra_env):
+    return subprocess.run(command(*flags), cwd=ROOT, env=env(**extra_env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def live_lines(stdout):
+    return [LIVE.match(line).groups() for line in stdout.splitlines() if LIVE.match(line)]
+
+
+def results(directory):
+    with open(os.path.join(directory, "digits_tune", "results.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_compare_prints_trials_table_and_plots(tmp_path):
+    out = str(tmp_path / "t")
+    result = run(*FAST, "--compare=fixnorm,random", "--seeds=0,1", "--max_trials=3",
+                 f"--directory={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = live_lines(result.stdout)
+    assert [(m, s) for m, s, _ in lines] == (
+        [("fixnorm", "0")] * 3 + [("random", "0")] * 3 + [("fixnorm", "1")] * 3
+        + [("random", "1")] * 3)
+    r = results(out)
+    assert [(run["method"], run["seed"]) for run in r["runs"]] == [
+        ("fixnorm", 0), ("random", 0), ("fixnorm", 1), ("random", 1)]
+    for run_record in r["runs"]:
+        assert len(run_record["trials"]) == 3
+        for trial in run_record["trials"]:
+            assert trial["status"] == "COMPLETED" and 0.0 <= trial["score"] <= 1.0
+        names = {"fixnorm": {"lr", "alpha"}, "random": {"lr", "weight_decay"}}
+        assert set(run_record["trials"][0]["values"]) == names[run_record["method"]]
+    fixnorm = r["runs"][0]["trials"]
+    assert [t["stage"] for t in fixnorm] == ["lr"] * 3
+    assert fixnorm[0]["values"] == {"lr": 0.2, "alpha": 1.0}  # the reference lr starts it
+    # The summary table: one row per method, and the plots' paths.
+    assert re.search(r"^fixnorm\s+2\s+\d\.\d{4} \+- \d\.\d{4}", result.stdout, re.M)
+    assert re.search(r"^random\s+2\s+", result.stdout, re.M)
+    assert "within 0.0020 of the best score any method found" in result.stdout
+    for name in ("best_so_far.png", "landscape.png"):
+        path = os.path.join(out, "digits_tune", name)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert path in result.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--recipe=nope"], "unknown recipe 'nope'"),
+    (["--compare=fixnorm,bogus"], "unknown method 'bogus'"),
+    (["--compare=fixnorm,fixnorm"], "lists a method twice"),
+    (["--seeds=a"], "--seeds must be integers"),
+    (["--max_trials=0"], "--max_trials must be >= 1"),
+    (["--lr_range=1,0.1"], "--lr_range must satisfy 0 < low < high"),
+    (["--lr_start=100"], "outside --lr_range"),
+    (["--recipe=efficientnet_b0_350", "--method=reference"], "has no reference settings"),
+    (["--recipe=resnet50_d_120"], "needs --data_dir"),
+])
+def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, flags, message):
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    result = run(*flags, f"--directory={out}", timeout=120)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert sorted(os.listdir(out)) == ["keep.txt"]
+
+
+def test_killed_search_resumes_without_losing_or_rerunning_trials(tmp_path):
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
+    process = subprocess.Popen(command(*flags), cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    finished = []
+    try:
+        for line in process.stdout:
+            if LIVE.match(line):
+                finished.append(int(LIVE.match(line).group(3)))
+            if len(finished) == 3:
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert finished == [1, 2, 3]
+    before = {}
+    for trial_dir in sorted(os.listdir(os.path.join(out, "digits_tune", "fixnorm_seed0"))):
+        path = os.path.join(out, "digits_tune", "fixnorm_seed0", trial_dir, "trial.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                trial = json.load(f)
+            if trial["status"] == "COMPLETED":
+                before[trial["trial_id"]] = trial["score"]
+    assert len(before) >= 3
+
+    result = run(*flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming: {len(before)}" in result.stdout or "resuming:" in result.stdout
+    rerun = [int(n) for _, _, n in live_lines(result.stdout)]
+    completed_before = {int(t) + 1 for t in before}
+    assert not completed_before & set(rerun), "a finished trial ran again"
+    trials = results(out)["runs"][0]["trials"]
+    assert [t["index"] for t in trials] == list(range(1, 7))
+    assert sorted(completed_before | set(rerun)) == list(range(1, 7))
+    for t in trials:
+        if t["trial_id"] in before:
+            assert t["score"] == pytest.approx(before[t["trial_id"]])
+    values = [tuple(sorted(t["values"].items())) for t in trials]
+    assert len(set(values)) == len(values)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chief_and_two_workers_run_every_trial_once(tmp_path):
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
+    common = dict(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()))
+    chief = subprocess.Popen(command(*flags), cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True,
+                             env=env(KERASTUNER_TUNER_ID="chief", **common))
+    workers = [subprocess.Popen(command(*flags), cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env=env(KERASTUNER_TUNER_ID=f"tuner{i}", **common))
+               for i in range(2)]
+    processes = [chief, *workers]
+    deadline = time.monotonic() + 240
+    try:
+        outputs = [p.communicate(timeout=max(1, deadline - time.monotonic()))[0]
+                   for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in processes), "\n---\n".join(o[-2000:] for o in outputs)
+    ran = [sorted(int(n) for _, _, n in live_lines(o)) for o in outputs[1:]]
+    assert all(ran), f"each worker should run trials, got {ran}"
+    every = sorted(ran[0] + ran[1])
+    assert every == list(range(1, 7)), f"every trial exactly once, got {ran}"
+    trials = results(out)["runs"][0]["trials"]
+    assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials)
+    assert "within 0.0020" in outputs[0]

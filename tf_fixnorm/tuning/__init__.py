@@ -1,0 +1,1 @@
+"""FixNorm-tune (METHOD.md section 3): search, oracle, hypermodel, reports."""

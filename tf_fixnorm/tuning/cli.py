@@ -1,0 +1,238 @@
+"""`fixnorm-tune`: tune a recipe with FixNorm-tune, BO+WD or random search.
+
+    fixnorm-tune --recipe=digits_tune --method=fixnorm
+    fixnorm-tune --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2
+    python tools/tune.py ...   (the same, from a checkout)
+
+Every method trains the recipe's model, data, schedule and epochs; only the
+searched knobs differ (`tf_fixnorm.tuning.hypermodel`). One keras-tuner
+project per method and seed lives under ``--directory/<recipe>/``; a run
+killed and started again with the same flags resumes each project (finished
+trials are kept and not re-run). ``results.json`` there is rewritten after
+every finished search, and at the end the CLI prints the comparison table
+and writes two plots: best score so far against trials, and the score
+landscape over the searched knobs.
+
+Distributed: with keras-tuner's ``KERASTUNER_TUNER_ID``,
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set, start the same
+command once as the chief (``KERASTUNER_TUNER_ID=chief``) and once per
+worker (``tuner0``, ``tuner1``, ...). Workers run the trials; the chief runs
+the oracle and writes the results.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import datetime  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+METHOD_NAMES = ("fixnorm", "bo_wd", "random", "reference")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("recipe", "digits_tune", "Recipe to tune (python -m recipes.train --list).")
+flags.DEFINE_enum("method", "fixnorm", list(METHOD_NAMES), "Search method.")
+flags.DEFINE_list("compare", None, "Run these methods on the same recipe and seeds and "
+                  "compare them, e.g. fixnorm,bo_wd,random (overrides --method).")
+flags.DEFINE_list("seeds", ["0"], "Search seeds (comma-separated integers); each seed is a "
+                  "separate search, trials within it start from the same initial weights.")
+flags.DEFINE_integer("max_trials", None, "Trials per search (default: FixNorm-tune's budget, "
+                     "11, for every method; the reference is 1).")
+flags.DEFINE_integer("executions_per_trial", 1, "Trainings averaged per trial.")
+flags.DEFINE_string("directory", "tune_out", "Where projects, results.json and plots go.")
+flags.DEFINE_bool("overwrite", False, "Delete earlier projects of these methods and seeds "
+                  "instead of resuming them.")
+flags.DEFINE_list("lr_range", ["1e-3", "10"], "Lowest,highest learning rate searched.")
+flags.DEFINE_list("alpha_range", ["0.015625", "256"], "Lowest,highest alpha searched.")
+flags.DEFINE_list("weight_decay_range", ["1e-6", "1e-2"], "Lowest,highest coupled-L2 "
+                  "lambda searched (bo_wd, random).")
+flags.DEFINE_float("lr_start", None, "FixNorm-tune's first lr (default: the recipe's "
+                   "reference lr, the usual starting point).")
+flags.DEFINE_float("alpha_start", 1.0, "FixNorm-tune's alpha in stage 1, where stage 2 starts.")
+flags.DEFINE_integer("bo_initial_points", 3, "Random trials before BO fits its model.")
+flags.DEFINE_float("margin", 0.002, "Report trials needed to come within this of the best "
+                   "score any method found.")
+flags.DEFINE_enum("objective", "val_accuracy", ["val_accuracy", "val_loss"],
+                  "What trials are scored on (higher accuracy, lower loss is better).")
+flags.DEFINE_float("validation_fraction", 0.2, "Embedded data: fraction of the training split "
+                   "held out to score trials on (the test split is never used).")
+flags.DEFINE_integer("epochs", None, "Override the recipe's epochs.")
+flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps per epoch (smoke runs).")
+flags.DEFINE_string("data_dir", None, "Dataset directory (image recipes).")
+flags.DEFINE_enum("data_format", "tfrecord", ["tfrecord", "tfds", "folder"], "Image data layout.")
+flags.DEFINE_string("tfds_name", None, "TFDS dataset name (data_format=tfds).")
+flags.DEFINE_enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
+flags.DEFINE_bool("plots", True, "Write best_so_far.png and landscape.png.")
+
+
+class UsageError(ValueError):
+    """Bad input: reported as one line."""
+
+
+def _pair(name):
+    values = getattr(FLAGS, name)
+    try:
+        low, high = (float(v) for v in values)
+    except ValueError:
+        raise UsageError(f"--{name} must be two numbers low,high, got {','.join(values)}")
+    if not 0 < low < high:
+        raise UsageError(f"--{name} must satisfy 0 < low < high, got {low},{high}")
+    return low, high
+
+
+def check_flags():
+    """The validated settings, or UsageError before anything is written."""
+    from tf_fixnorm import recipes
+    from tf_fixnorm.tuning.hypermodel import Ranges
+
+    recipe = recipes.get(FLAGS.recipe)
+    methods = FLAGS.compare or [FLAGS.method]
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown:
+        raise UsageError(f"unknown method {unknown[0]!r} in --compare; choose from "
+                         f"{', '.join(METHOD_NAMES)}")
+    if len(set(methods)) != len(methods):
+        raise UsageError(f"--compare lists a method twice: {','.join(methods)}")
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers, got {','.join(FLAGS.seeds)}")
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds must be distinct integers >= 0, got {','.join(FLAGS.seeds)}")
+    for name in ("max_trials", "executions_per_trial", "epochs", "global_batch_size",
+                 "steps_per_epoch", "bo_initial_points"):
+        value = getattr(FLAGS, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
+    if not 0 <= FLAGS.margin:
+        raise UsageError(f"--margin must be >= 0, got {FLAGS.margin}")
+    if not 0 < FLAGS.validation_fraction < 1:
+        raise UsageError(f"--validation_fraction must be in (0, 1), got "
+                         f"{FLAGS.validation_fraction}")
+    ranges = Ranges(lr=_pair("lr_range"), alpha=_pair("alpha_range"),
+                    weight_decay=_pair("weight_decay_range"))
+    for method in methods:  # a recipe without reference settings cannot run these
+        if method == "reference":
+            recipe.settings("reference")
+    lr_start = FLAGS.lr_start or (recipe.reference or recipe.fixnorm).lr
+    if not ranges.lr[0] <= lr_start <= ranges.lr[1]:
+        raise UsageError(f"--lr_start {lr_start} is outside --lr_range {ranges.lr}")
+    if not ranges.alpha[0] <= FLAGS.alpha_start <= ranges.alpha[1]:
+        raise UsageError(f"--alpha_start {FLAGS.alpha_start} is outside --alpha_range "
+                         f"{ranges.alpha}")
+    return recipe, methods, seeds, ranges, lr_start
+
+
+def distributed_role():
+    """"chief", "worker", or None (one process), from keras-tuner's variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, direction):
+    """One method, one seed: search (or resume), print live lines; the run record."""
+    import keras_tuner
+
+    from tf_fixnorm.tuning import hypermodel as hm
+    from tf_fixnorm.tuning import report
+    from tf_fixnorm.tuning.tuner import RecipeTuner, make_oracle, trial_records
+
+    model = hm.RecipeHyperModel(recipe, data, method, steps, epochs=FLAGS.epochs,
+                                ranges=ranges, scope=FLAGS.scope)
+    objective = keras_tuner.Objective(FLAGS.objective, direction)
+    oracle = make_oracle(method, ranges, objective, max_trials=FLAGS.max_trials, seed=seed,
+                         lr_start=lr_start, alpha_start=FLAGS.alpha_start,
+                         bo_initial_points=FLAGS.bo_initial_points)
+    run = {"method": method, "seed": seed, "trials": []}
+
+    def live(record):
+        run["trials"].append(record)
+        print(report.trial_line(run, record, direction), flush=True)
+
+    started = time.monotonic()
+    tuner = RecipeTuner(oracle, model, seed=seed, on_result=live, directory=out_dir,
+                        project_name=f"{method}_seed{seed}", overwrite=FLAGS.overwrite,
+                        executions_per_trial=FLAGS.executions_per_trial)
+    if distributed_role() != "worker" and oracle.trials:
+        print(f"[{method} seed {seed}] resuming: {len(oracle.trials)} trial(s) already in "
+              f"{tuner.project_dir}", flush=True)
+    tuner.search(verbose=0)
+    if distributed_role() == "worker":
+        return None
+    names = hm.SEARCHED[method] or ("lr", "weight_decay")
+    run["trials"] = trial_records(tuner.oracle, names, tuner.seconds)
+    run["seconds"] = round(time.monotonic() - started, 1)
+    return run
+
+
+def tune(recipe, methods, seeds, ranges, lr_start):
+    from tf_fixnorm import experiment
+    from tf_fixnorm.tuning import report
+
+    role = distributed_role()
+    batch = FLAGS.global_batch_size or recipe.global_batch_size
+    # The split is the same for every seed and method: seed 0.
+    data = experiment.load_data(recipe, batch, seed=0, data_dir=FLAGS.data_dir,
+                                data_format=FLAGS.data_format, tfds_name=FLAGS.tfds_name,
+                                validation_fraction=FLAGS.validation_fraction)
+    steps = experiment.steps_per_epoch(recipe, data.train, batch, FLAGS.steps_per_epoch)
+    out_dir = os.path.join(FLAGS.directory, recipe.name)
+    os.makedirs(out_dir, exist_ok=True)
+    direction = "max" if FLAGS.objective == "val_accuracy" else "min"
+    results = {
+        "recipe": recipe.name, "objective": FLAGS.objective, "direction": direction,
+        "margin": FLAGS.margin, "runs": [],
+        "command": " ".join(shlex.quote(a) for a in ["fixnorm-tune", *sys.argv[1:]]),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+                   f"Python {platform.python_version()}",
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "epochs": FLAGS.epochs or recipe.epochs, "steps_per_epoch": steps,
+        "global_batch_size": batch,
+    }
+    results_path = os.path.join(out_dir, "results.json")
+    for seed in seeds:
+        for method in methods:
+            print(f"== {recipe.name}: {method}, seed {seed} ==", flush=True)
+            run = run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir,
+                             direction)
+            if run is None:
+                continue
+            results["runs"].append(run)
+            print(report.format_trial_table(run, direction), flush=True)
+            report.write_results(results_path, results)
+    if role == "worker":
+        print("worker finished: the chief writes the results")
+        return
+    summary = report.summarize(results)
+    print()
+    print(report.format_summary_table(summary, FLAGS.margin))
+    print(f"\nresults: {results_path}")
+    if FLAGS.plots:
+        curves = report.plot_best_so_far(results, os.path.join(out_dir, "best_so_far.png"))
+        landscape = report.plot_landscape(results, os.path.join(out_dir, "landscape.png"))
+        print(f"plots: {curves} {landscape}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        tune(*check_flags())
+    except ValueError as error:  # UsageError and the library's own checks
+        sys.exit("error: " + " ".join(str(error).split()))
+
+
+def run():
+    """Console-script entry point (`fixnorm-tune`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

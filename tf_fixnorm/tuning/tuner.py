@@ -1,0 +1,130 @@
+"""The tuner that runs recipe trials, and the oracle each method uses.
+
+`RecipeTuner` is a keras-tuner `Tuner` with three changes for this project:
+- every trial of one search starts from the same seed (execution ``i`` of
+  every trial uses ``seed + i``), so trials differ in their knobs, not in
+  their initial weights or data order;
+- no per-epoch checkpoints (a trial is scored after its last epoch); the
+  final weights are saved once, so `get_best_models()` works;
+- a worker told to wait (IDLE: the stage's next points depend on trials
+  still running) sleeps a moment before asking again instead of spinning.
+It also calls ``on_result(record)`` after every finished trial, which the CLI
+uses for its live line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+import keras_tuner
+from keras_tuner.engine import trial as trial_module
+
+from tf_fixnorm.tuning.hypermodel import METHODS, SEARCHED
+from tf_fixnorm.tuning.oracle import FixNormTuneOracle
+
+BO_INITIAL_POINTS = 3  # keras-tuner's default is 3 per dimension (6 here)
+
+
+def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1,
+                alpha_start=1.0, bo_initial_points=BO_INITIAL_POINTS):
+    """The oracle of one method over ``ranges`` (a `hypermodel.Ranges`).
+
+    ``max_trials`` None means FixNorm-tune's own budget (11 trials), for
+    every searching method; the reference is one trial.
+    """
+    fixnorm = FixNormTuneOracle(objective=objective, lr_start=lr_start, lr_range=ranges.lr,
+                                alpha_start=alpha_start, alpha_range=ranges.alpha,
+                                max_trials=max_trials, seed=seed)
+    if method == "fixnorm":
+        return fixnorm
+    budget = max_trials or fixnorm.max_trials
+    if method == "bo_wd":
+        return keras_tuner.oracles.BayesianOptimizationOracle(
+            objective=objective, max_trials=budget, num_initial_points=bo_initial_points,
+            seed=seed)
+    if method == "random":
+        return keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=budget,
+                                                      seed=seed)
+    if method == "reference":
+        return keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=1,
+                                                      seed=seed)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def trial_record(oracle, trial, index, names, seconds=None):
+    """One trial as the reports want it (see `tf_fixnorm.tuning.report`)."""
+    score = trial.score
+    completed = trial.status == trial_module.TrialStatus.COMPLETED
+    values = trial.hyperparameters.values
+    return {
+        "trial_id": trial.trial_id,
+        "index": index,
+        "status": str(trial.status),
+        "score": float(score) if completed and score is not None else None,
+        "values": {name: float(values[name]) for name in names if name in values},
+        "stage": getattr(oracle, "stages", {}).get(trial.trial_id),
+        "seconds": seconds,
+    }
+
+
+def trial_records(oracle, names, seconds=None):
+    """Every started trial of ``oracle``, in start order."""
+    seconds = seconds or {}
+    return [trial_record(oracle, oracle.trials[trial_id], i + 1, names,
+                         seconds.get(trial_id))
+            for i, trial_id in enumerate(oracle.start_order) if trial_id in oracle.trials]
+
+
+class RecipeTuner(keras_tuner.Tuner):
+    """Runs `RecipeHyperModel` trials (see the module docstring).
+
+    Args:
+      oracle: any keras-tuner oracle; `make_oracle` gives the project's.
+      hypermodel: a `RecipeHyperModel`.
+      seed: the search seed; trial executions use ``seed + execution``.
+      on_result: optional ``f(record)`` called after every finished trial.
+      idle_wait: seconds a worker waits after an IDLE answer.
+      **kwargs: `keras_tuner.Tuner` arguments (``directory``,
+        ``project_name``, ``overwrite``, ``executions_per_trial``, ...).
+    """
+
+    def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0, **kwargs):
+        super().__init__(oracle, hypermodel, **kwargs)
+        self.seed, self.on_result, self.idle_wait = seed, on_result, idle_wait
+        self.names = SEARCHED[hypermodel.method] or ("lr", "weight_decay")
+        self._asked = False
+        self._started = {}
+        self.seconds = {}
+
+    def pre_create_trial(self):
+        if self._asked:  # the last request started no trial: IDLE
+            time.sleep(self.idle_wait)
+        self._asked = True
+
+    def on_trial_begin(self, trial):
+        self._asked = False
+        self._started[trial.trial_id] = time.monotonic()
+        super().on_trial_begin(trial)
+
+    def run_trial(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        results = []
+        for execution in range(self.executions_per_trial):
+            keras.utils.set_random_seed(self.seed + execution)
+            model = self._try_build(hp)
+            results.append(self.hypermodel.fit(hp, model))
+        model.save_weights(self._get_checkpoint_fname(trial.trial_id))
+        with open(self._get_build_config_fname(trial.trial_id), "w", encoding="utf-8") as f:
+            json.dump(model.get_build_config(), f)
+        return results
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
+        self.seconds[trial.trial_id] = seconds
+        if self.on_result is not None:
+            finished = self.oracle.get_trial(trial.trial_id)
+            index = int(finished.trial_id) + 1 if finished.trial_id.isdigit() else None
+            self.on_result(trial_record(self.oracle, finished, index, self.names, seconds))
