@@ -1,4 +1,4 @@
-# tf_fixnorm: `make demo`, `make test`, `make bench`.
+# tf_fixnorm: `make compare` (the main job), `make demo`, `make test`, `make bench`.
 # Needs only python3 (>= 3.10) and make; everything else goes into .venv.
 
 PYTHON ?= python3
@@ -8,6 +8,7 @@ STAMP := $(VENV)/.tf_fixnorm-installed
 PYTEST_ARGS ?= -q --timeout=300
 DEMO_ARGS ?=
 BENCH_ARGS ?=
+TUNE_ARGS ?=
 
 # TensorFlow distribution: $TF_PACKAGE if set; else tensorflow-cpu on Linux
 # x86_64 with no working nvidia-smi, else tensorflow. setup.py reads it too.
@@ -17,7 +18,7 @@ TF_PACKAGE := $(shell if [ "$$(uname -s)-$$(uname -m)" = Linux-x86_64 ] && \
 endif
 export TF_PACKAGE
 
-.PHONY: demo test bench venv clean distclean
+.PHONY: compare demo test bench venv clean distclean
 
 venv: $(STAMP)
 
@@ -26,6 +27,11 @@ $(STAMP): setup.py
 	$(PY) -m pip install '$(TF_PACKAGE)>=2.16'
 	$(PY) -m pip install -e '.[test]'
 	touch $@
+
+# FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.
+compare: $(STAMP)
+	$(PY) tools/tune.py --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2 \
+		--directory=tune_out $(TUNE_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m recipes.demo $(DEMO_ARGS)
@@ -37,7 +43,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/step_overhead.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache bench_out
+	rm -rf build dist *.egg-info .pytest_cache bench_out tune_out
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean

@@ -179,3 +179,38 @@ def test_parallel_requests_get_distinct_points_then_wait(tmp_path):
 def test_bad_ranges_say_what_is_wrong():
     with pytest.raises(ValueError, match="outside the range"):
         FixNormTuneOracle(objective="val_accuracy", lr_start=100.0)
+
+
+def test_works_with_a_stock_keras_tuner_and_a_function_hypermodel(tmp_path):
+    """The README's example: keras_tuner.Tuner, a build function, model.fit."""
+    import keras
+
+    from tf_fixnorm import FixNorm
+    from tf_fixnorm.data import load_digits
+    from tf_fixnorm.models import small_resnet
+
+    (x, y), (x_val, y_val) = load_digits()
+    seen = []
+
+    def build(hp):
+        model = small_resnet((8, 8, 1), 10, width=4, blocks=(1,))
+        sgd = keras.optimizers.SGD(hp.Float("lr", 1e-3, 10, sampling="log"), momentum=0.9)
+        alpha = hp.Float("alpha", 2 ** -6, 2 ** 8)
+        seen.append((hp.get("lr"), alpha))
+        model.compile(optimizer=FixNorm(sgd, model, alpha=alpha),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+
+    oracle = FixNormTuneOracle(objective="val_accuracy", lr_start=0.1, max_trials=3)
+    tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build, directory=str(tmp_path),
+                              project_name="mine")
+    tuner.search(x[:256], y[:256], epochs=1, batch_size=64, validation_data=(x_val, y_val),
+                 verbose=0)
+    assert len(oracle.trials) == 3
+    assert all(t.status == "COMPLETED" for t in oracle.trials.values())
+    # The oracle's points reached the optimizer: stage 1's bracket at alpha 1,
+    # the start, then x4 upward, then x4 onward or downward.
+    lrs = [lr for lr, _ in seen[-3:]]
+    assert lrs[:2] == [0.1, 0.4] and lrs[2] in (0.025, 1.6)
+    assert {alpha for _, alpha in seen[-3:]} == {1.0}

@@ -108,6 +108,20 @@ class RecipeTuner(keras_tuner.Tuner):
         self._started[trial.trial_id] = time.monotonic()
         super().on_trial_begin(trial)
 
+    def _try_build(self, hp):
+        # keras-tuner clears the session and runs two full garbage collections
+        # before each build. Each trial leaves some of TensorFlow's traced
+        # graphs alive, so a full collection gets slower with every trial
+        # (measured: 0.2 s at the first trial, 0.9 s at the 40th). Python's
+        # own generational collector still frees the cycles; skip the forced
+        # full passes.
+        keras.backend.clear_session(free_memory=False)
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise keras_tuner.errors.FatalTypeError(
+                f"HyperModel.build() must return a Keras Model, got {type(model)}")
+        return model
+
     def run_trial(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         results = []
