@@ -211,7 +211,10 @@ def tune(recipe, methods, seeds, ranges, lr_start):
         print("worker finished: the chief writes the results")
         return
     summary = report.summarize(results)
-    print()
+    trials = sum(len(run["trials"]) for run in results["runs"])
+    seconds = sum(run["seconds"] for run in results["runs"])
+    print(f"\n{trials} trials in {len(results['runs'])} searches, {seconds:.0f} s of searching "
+          f"in this invocation")
     print(report.format_summary_table(summary, FLAGS.margin))
     print(f"\nresults: {results_path}")
     if FLAGS.plots:
