@@ -476,3 +476,47 @@ def test_projection_is_traced_into_the_step_not_run_per_step(monkeypatch):
     model.fit(*data(), batch_size=16, epochs=3, verbose=0)  # 12 more steps
     assert len(calls) == traced
     assert_held(model, target)
+
+
+def _se_model():
+    from tf_fixnorm.models import small_resnet
+
+    return small_resnet((8, 8, 1), 4, width=8, blocks=(1, 1), se=True)
+
+
+@pytest.mark.parametrize("other_kernels", ["free", "held"])
+def test_other_kernels_free_or_held_at_their_initial_norm(other_kernels):
+    import tf_fixnorm
+
+    keras.utils.set_random_seed(0)
+    model = _se_model()
+    roles = tf_fixnorm.analyze(model).roles
+    se_kernels = [v for v in model.trainable_variables if "_se_" in v.path and v.path.endswith("kernel")]
+    assert se_kernels and all(roles[v.path] == "other" for v in se_kernels)
+    before = [float(np.linalg.norm(v.numpy())) for v in se_kernels]
+    biases_before = [v.numpy().copy() for v in model.trainable_variables if v.path.endswith("bias")]
+    opt = FixNorm(keras.optimizers.SGD(0.5, momentum=0.9), model, alpha=2.0,
+                  other_kernels=other_kernels)
+    model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8, 8, 1)).astype("float32"), rng.integers(0, 4, 64)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    after = [float(np.linalg.norm(v.numpy())) for v in se_kernels]
+    if other_kernels == "held":
+        np.testing.assert_allclose(after, before, rtol=1e-5)
+        assert opt.norm_report()["other"] == pytest.approx(opt.targets()["other"], rel=1e-5)
+    else:
+        assert max(abs(a / b - 1) for a, b in zip(after, before)) > 1e-3
+        assert "other" not in opt.targets()
+    # Biases are never held: they move either way.
+    biases_after = [v.numpy() for v in model.trainable_variables if v.path.endswith("bias")]
+    assert any(not np.allclose(a, b) for a, b in zip(biases_after, biases_before))
+
+
+def test_other_kernels_round_trips_and_rejects_bad_values():
+    model = _se_model()
+    opt = FixNorm(keras.optimizers.SGD(0.1), model, other_kernels="held")
+    clone = FixNorm.from_config(opt.get_config())
+    assert clone.other_kernels == "held"
+    with pytest.raises(ValueError, match="other_kernels must be one of"):
+        FixNorm(keras.optimizers.SGD(0.1), model, other_kernels="frozen")

@@ -137,10 +137,11 @@ def make_loss(recipe, reduction="sum_over_batch_size"):
 def build_model(recipe):
     """The recipe's model; its image size and class count are the recipe's."""
     size = recipe.image_size
-    if recipe.model == "small_resnet":
+    if recipe.model in ("small_resnet", "small_resnet_se"):
         from tf_fixnorm.models import small_resnet
 
-        return small_resnet((size, size, 1), recipe.num_classes, norm=recipe.norm)
+        return small_resnet((size, size, 1), recipe.num_classes, norm=recipe.norm,
+                            se=recipe.model == "small_resnet_se")
     from tf_fixnorm.models import registry
 
     extra = {} if recipe.tricks is None else {"drop_connect_rate": recipe.tricks.stochastic_depth}

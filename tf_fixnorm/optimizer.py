@@ -6,8 +6,11 @@ then, on the steps that updated, FixNorm rescales
 - the scale-invariant kernels back to the norm they had when training began
   (one norm over all of them: scope "global"; or each its own: "per_kernel"),
   so their effective learning rate lr / |w|^2 follows the lr schedule alone;
-- the classifier kernel to norm `alpha`, which bounds the logits' scale.
-Everything else gets the plain inner update. See METHOD.md section 2.
+- the classifier kernel to norm `alpha`, which bounds the logits' scale;
+- with ``other_kernels="held"``, every other kernel (squeeze-excitation,
+  un-normalized convs: role "other", rank >= 2) back to its own initial norm.
+Everything else (biases, gamma, beta; other kernels by default) gets the plain
+inner update. See METHOD.md section 2.
 """
 
 import math
@@ -19,20 +22,22 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fixnorm import projection
-from tf_fixnorm.analysis import CLASSIFIER, SCALE_INVARIANT, Analysis, analyze
+from tf_fixnorm.analysis import CLASSIFIER, OTHER, SCALE_INVARIANT, Analysis, analyze
 
 _BASE_ARGS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_ema",
               "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
               "gradient_accumulation_steps")
+OTHER_KERNELS = ("free", "held")
 
 
 class _Groups:
     """The variables FixNorm holds. A plain object so Keras does not track it:
     the optimizer must not own the model's variables in checkpoints."""
 
-    def __init__(self, scale_invariant, classifier):
+    def __init__(self, scale_invariant, classifier, other=()):
         self.scale_invariant = scale_invariant
         self.classifier = classifier
+        self.other = list(other)
 
 
 def check_no_weight_decay(inner_optimizer):
@@ -75,6 +80,10 @@ class FixNorm(keras.optimizers.Optimizer):
             or "per_kernel" (each at its own initial norm).
         alpha_measure: "frobenius" (alpha is the norm of the whole classifier
             kernel) or "per_class" (the norm of each class's weight vector).
+        other_kernels: "free" (kernels that are neither scale-invariant nor
+            the classifier get the plain update) or "held" (each is held at
+            its initial norm). Biases and normalization parameters are
+            always free.
         roles: dict variable path -> role, or an `Analysis`, instead of
             analysing `model`. Saved in the config, so a reloaded optimizer
             holds the same variables.
@@ -86,7 +95,7 @@ class FixNorm(keras.optimizers.Optimizer):
 
     def __init__(self, inner_optimizer, model=None, alpha=1.0, scope="global",
                  alpha_measure="frobenius", roles=None, overrides=None, sample=None, name="fixnorm",
-                 **kwargs):
+                 other_kernels="free", **kwargs):
         if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
             raise TypeError("inner_optimizer must be a keras.optimizers.Optimizer, got "
                             f"{type(inner_optimizer).__name__}")
@@ -110,6 +119,9 @@ class FixNorm(keras.optimizers.Optimizer):
         if alpha_measure not in projection.ALPHA_MEASURES:
             raise ValueError(f"alpha_measure must be one of {projection.ALPHA_MEASURES}, "
                              f"got {alpha_measure!r}")
+        if other_kernels not in OTHER_KERNELS:
+            raise ValueError(f"other_kernels must be one of {OTHER_KERNELS}, got "
+                             f"{other_kernels!r}")
         if model is None and roles is None:
             raise ValueError("FixNorm needs the model (or its roles) to know which weights "
                              "to hold: FixNorm(inner_optimizer, model, alpha)")
@@ -118,6 +130,7 @@ class FixNorm(keras.optimizers.Optimizer):
         self.alpha = alpha
         self.scope = scope
         self.alpha_measure = alpha_measure
+        self.other_kernels = other_kernels
         self._overrides = dict(overrides) if overrides else None
         self._model_ref = weakref.ref(model) if model is not None else None
         self._sample = sample
@@ -176,7 +189,17 @@ class FixNorm(keras.optimizers.Optimizer):
         self.target_norms = self.add_variable(
             shape=shape, dtype="float32", name="scale_invariant_norms", aggregation="none",
             initializer=lambda shape, dtype: tf.constant(initial, dtype=dtype, shape=shape))
-        self._groups = _Groups(invariant, classifier)
+        other = []
+        if self.other_kernels == "held":
+            other = [v for v in var_list if roles.get(v.path) == OTHER and len(v.shape) >= 2]
+            with tf.init_scope():
+                other_norms = np.array([float(projection.norm(v)) for v in other], np.float32)
+            self.other_norms = self.add_variable(
+                shape=(len(other),), dtype="float32", name="other_kernel_norms",
+                aggregation="none",
+                initializer=lambda shape, dtype: tf.constant(other_norms, dtype=dtype,
+                                                             shape=shape))
+        self._groups = _Groups(invariant, classifier, other)
         super().build(var_list)
 
     @property
@@ -241,6 +264,10 @@ class FixNorm(keras.optimizers.Optimizer):
         for v in groups.classifier:
             scales.append(projection.classifier_scale(v, self.alpha, self.alpha_measure))
             variables.append(v)
+        if groups.other:
+            scales += projection.per_kernel_scales(
+                [projection.squared_norm(v) for v in groups.other], self.other_norms)
+            variables += groups.other
         if not variables:
             return
         if is_update is not None:
@@ -268,8 +295,12 @@ class FixNorm(keras.optimizers.Optimizer):
     def targets(self):
         """dict: group -> target norm (scale-invariant: over the whole group)."""
         target = np.asarray(self.target_norms.numpy(), np.float64)
-        return {SCALE_INVARIANT: float(np.sqrt(np.sum(np.square(target)))),
-                CLASSIFIER: self.alpha}
+        targets = {SCALE_INVARIANT: float(np.sqrt(np.sum(np.square(target)))),
+                   CLASSIFIER: self.alpha}
+        if self._groups is not None and self._groups.other:
+            other = np.asarray(self.other_norms.numpy(), np.float64)
+            targets[OTHER] = float(np.sqrt(np.sum(np.square(other))))
+        return targets
 
     def norm_report(self):
         """dict: group -> current norm, comparable with `targets()`.
@@ -292,6 +323,9 @@ class FixNorm(keras.optimizers.Optimizer):
                 measured.append(float(projection.norm(v)))
         report[CLASSIFIER] = float(np.sqrt(np.mean(np.square(measured)))) if measured \
             else float("nan")
+        if groups.other:  # held other kernels, all together, as for the targets
+            report[OTHER] = float(np.sqrt(sum(float(projection.squared_norm(v))
+                                              for v in groups.other)))
         return report
 
     # -- serialization -----------------------------------------------------
@@ -303,6 +337,7 @@ class FixNorm(keras.optimizers.Optimizer):
             "alpha": self.alpha,
             "scope": self.scope,
             "alpha_measure": self.alpha_measure,
+            "other_kernels": self.other_kernels,
             "roles": self.roles,
         }
 

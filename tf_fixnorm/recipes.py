@@ -129,6 +129,12 @@ _ALL = (
            dataset="digits", num_classes=10, image_size=8, global_batch_size=64,
            warmup_epochs=0, notes="digits_small_resnet in 8 epochs, for the tuner's CPU "
            "comparisons (a trial takes a few seconds)"),
+    Recipe("digits_bench", "project (CPU)", "small_resnet_se", 6,
+           FixNormSettings(0.2, 4.0), ReferenceSettings(0.2, 5e-4), None, None,
+           dataset="digits", num_classes=10, image_size=8, global_batch_size=64,
+           warmup_epochs=0, notes="the tuning benchmark's task (BENCHMARKS.md): the digits "
+           "ResNet with squeeze-excitation (kernels that are neither invariant nor the "
+           "classifier), 6 epochs"),
 )
 
 RECIPES = {recipe.name: recipe for recipe in _ALL}

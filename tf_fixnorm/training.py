@@ -109,11 +109,12 @@ def lr_schedule(peak_lr, steps_per_epoch, epochs, warmup_epochs=0, kind="cosine"
     raise ValueError(f"schedule must be 'cosine' or 'step', got {kind!r}")
 
 
-def make_optimizer(flavour, model, schedule, alpha=None, weight_decay=None, scope="global"):
+def make_optimizer(flavour, model, schedule, alpha=None, weight_decay=None, scope="global",
+                   alpha_measure="frobenius", other_kernels="free"):
     """FixNorm(SGD momentum) for "fixnorm"; SGD momentum + coupled L2 for "reference"."""
     if flavour == "fixnorm":
         return FixNorm(keras.optimizers.SGD(schedule, momentum=MOMENTUM), model, alpha=alpha,
-                       scope=scope)
+                       scope=scope, alpha_measure=alpha_measure, other_kernels=other_kernels)
     if flavour == "reference":
         return SGDCoupledL2(schedule, momentum=MOMENTUM, l2=weight_decay)
     raise ValueError(f"flavour must be 'fixnorm' or 'reference', got {flavour!r}")

@@ -35,8 +35,17 @@ def _norm_layer(norm: str, channels: int, bn_momentum: float, name: str):
     raise ValueError(f"unknown norm {norm!r}; expected one of {NORM_KINDS}")
 
 
-def _basic_block(x, channels: int, stride: int, norm: str, bn_momentum: float, prefix: str):
-    """conv3x3-norm-relu-conv3x3-norm, plus shortcut, then Add and ReLU."""
+def _squeeze_excite(y, channels: int, prefix: str):
+    """Channel gates from pooled features: two Dense layers (not scale-invariant)."""
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}_se_pool")(y)
+    gate = layers.Dense(max(1, channels // 4), activation="relu", name=f"{prefix}_se_reduce")(gate)
+    gate = layers.Dense(channels, activation="sigmoid", name=f"{prefix}_se_expand")(gate)
+    return layers.Multiply(name=f"{prefix}_se_scale")([y, gate])
+
+
+def _basic_block(x, channels: int, stride: int, norm: str, bn_momentum: float, prefix: str,
+                 se: bool = False):
+    """conv3x3-norm-relu-conv3x3-norm[-SE], plus shortcut, then Add and ReLU."""
     shortcut = x
     y = layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False,
                       name=f"{prefix}_conv1")(x)
@@ -44,6 +53,8 @@ def _basic_block(x, channels: int, stride: int, norm: str, bn_momentum: float, p
     y = layers.ReLU(name=f"{prefix}_relu1")(y)
     y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"{prefix}_conv2")(y)
     y = _norm_layer(norm, channels, bn_momentum, f"{prefix}_norm2")(y)
+    if se:
+        y = _squeeze_excite(y, channels, prefix)
     if stride != 1 or x.shape[-1] != channels:
         shortcut = layers.Conv2D(channels, 1, strides=stride, use_bias=False,
                                  name=f"{prefix}_shortcut_conv")(x)
@@ -58,7 +69,7 @@ def _check_positive_int(value, what: str):
 
 
 def small_resnet(input_shape, num_classes: int, width: int = 16, blocks=(1, 1, 1),
-                 norm: str = "batch", bn_momentum: float = 0.9,
+                 norm: str = "batch", bn_momentum: float = 0.9, se: bool = False,
                  name: str = "small_resnet") -> keras.Model:
     """Build a post-activation ResNet with the Keras functional API.
 
@@ -77,6 +88,8 @@ def small_resnet(input_shape, num_classes: int, width: int = 16, blocks=(1, 1, 1
         with up to 8 groups) or ``"layer"`` (LayerNormalization over channels).
       bn_momentum: BatchNormalization momentum; keep it ~0.9 for short runs,
         or the moving statistics lag the weights (METHOD.md section 5).
+      se: add squeeze-excitation to every block (two Dense kernels per block
+        that are neither scale-invariant nor the classifier: role "other").
       name: model name.
 
     Raises:
@@ -106,7 +119,7 @@ def small_resnet(input_shape, num_classes: int, width: int = 16, blocks=(1, 1, 1
         for block in range(count):
             stride = 2 if (stage > 0 and block == 0) else 1
             x = _basic_block(x, channels, stride, norm, bn_momentum,
-                             prefix=f"stage{stage + 1}_block{block + 1}")
+                             prefix=f"stage{stage + 1}_block{block + 1}", se=se)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, logits, name=name)

@@ -68,6 +68,11 @@ flags.DEFINE_string("data_dir", None, "Dataset directory (image recipes).")
 flags.DEFINE_enum("data_format", "tfrecord", ["tfrecord", "tfds", "folder"], "Image data layout.")
 flags.DEFINE_string("tfds_name", None, "TFDS dataset name (data_format=tfds).")
 flags.DEFINE_enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
+flags.DEFINE_enum("alpha_measure", "frobenius", ["frobenius", "per_class"],
+                  "What FixNorm's alpha measures.")
+flags.DEFINE_enum("other_kernels", "free", ["free", "held"],
+                  "FixNorm: leave kernels that are neither scale-invariant nor the "
+                  "classifier free, or hold them at their initial norm.")
 flags.DEFINE_bool("plots", True, "Write best_so_far.png and landscape.png.")
 
 
@@ -145,7 +150,9 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
     from tf_fixnorm.tuning.tuner import RecipeTuner, make_oracle, trial_records
 
     model = hm.RecipeHyperModel(recipe, data, method, steps, epochs=FLAGS.epochs,
-                                ranges=ranges, scope=FLAGS.scope)
+                                ranges=ranges, scope=FLAGS.scope,
+                                alpha_measure=FLAGS.alpha_measure,
+                                other_kernels=FLAGS.other_kernels)
     objective = keras_tuner.Objective(FLAGS.objective, direction)
     oracle = make_oracle(method, ranges, objective, max_trials=FLAGS.max_trials, seed=seed,
                          lr_start=lr_start, alpha_start=FLAGS.alpha_start,

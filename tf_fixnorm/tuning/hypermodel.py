@@ -64,12 +64,12 @@ class RecipeHyperModel(keras_tuner.HyperModel):
       steps_per_epoch: training steps per epoch.
       epochs: overrides the recipe's epochs.
       ranges: the `Ranges` searched knobs are declared with.
-      scope: FixNorm's scope.
+      scope, alpha_measure, other_kernels: FixNorm's options (`FixNorm`).
       verbose: Keras fit verbosity (0 for tuning).
     """
 
     def __init__(self, recipe, data, method, steps_per_epoch, epochs=None, ranges=Ranges(),
-                 scope="global", verbose=0):
+                 scope="global", alpha_measure="frobenius", other_kernels="free", verbose=0):
         super().__init__(name=f"{recipe.name}_{method}")
         self.recipe, self.data, self.method = recipe, data, method
         self.flavour = flavour(method)
@@ -77,6 +77,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.steps_per_epoch = int(steps_per_epoch)
         self.epochs = int(epochs or recipe.epochs)
         self.ranges, self.scope, self.verbose = ranges, scope, verbose
+        self.alpha_measure, self.other_kernels = alpha_measure, other_kernels
 
     def knobs(self, hp):
         """``{name: value}`` of this trial's lr and alpha or weight_decay."""
@@ -98,7 +99,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         optimizer = training.make_optimizer(self.flavour, model, schedule,
                                             alpha=knobs.get("alpha"),
                                             weight_decay=knobs.get("weight_decay"),
-                                            scope=self.scope)
+                                            scope=self.scope,
+                                            alpha_measure=self.alpha_measure,
+                                            other_kernels=self.other_kernels)
         model.compile(optimizer=optimizer, loss=experiment.make_loss(self.recipe),
                       metrics=["accuracy"])
         return model

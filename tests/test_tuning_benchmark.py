@@ -1,0 +1,38 @@
+"""The tuning benchmark's smoke mode: every part runs and reports (it measures nothing)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
+    out = tmp_path / "bench"
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "tuning_benchmark.py"),
+                             "--smoke", f"--out={out}"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for heading in ("== noise", "== efficiency", "== quality", "== ablations"):
+        assert heading in result.stdout
+    with open(out / "summary.json", encoding="utf-8") as f:
+        summary = json.load(f)
+    assert set(summary["quality"]) == {"fixnorm", "bo_wd", "random", "reference"}
+    assert set(summary["quality"]["fixnorm"]["values"]) == {"lr", "alpha"}
+    assert set(summary["quality"]["bo_wd"]["values"]) == {"lr", "weight_decay"}
+    assert summary["quality"]["reference"]["values"] == {"lr": 0.2, "weight_decay": 5e-4}
+    assert set(summary["ablations"]) == {"defaults", "others_held"}
+    for row in summary["quality"].values():
+        assert all(0.0 <= t <= 1.0 for t in row["test"])
+
+
+def test_unknown_part_is_one_error_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "tuning_benchmark.py"),
+                             "--part=speed", f"--out={tmp_path}"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert [l for l in result.stderr.splitlines() if l.startswith("error:")] == [
+        "error: unknown part 'speed'; choose all or from noise, efficiency, quality, ablations"]
