@@ -170,3 +170,22 @@ def test_demo_rejects_non_positive_alpha_with_one_error_line():
     assert len(lines) == 1, result.stderr
     assert "error" in lines[0] and "--alpha" in lines[0]
     assert "test accuracy" not in result.stdout
+
+
+def test_the_first_model_of_a_process_gets_the_same_weights_as_later_ones():
+    # Seeds must not depend on what was imported before the first build.
+    code = (
+        "import keras, numpy as np\n"
+        "from tf_fixnorm import experiment, recipes\n"
+        "r = recipes.get('digits_bench')\n"
+        "def digest():\n"
+        "    keras.backend.clear_session(free_memory=False)\n"
+        "    keras.utils.set_random_seed(3)\n"
+        "    m = experiment.build_model(r)\n"
+        "    return [float(np.abs(v.numpy()).sum()) for v in m.trainable_variables]\n"
+        "print(digest() == digest() == digest())\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True"

@@ -10,6 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
+# Imported here, not when the first model is built: importing them draws from
+# Python's `random`, and Keras draws initializer seeds from it, so a first
+# import between `keras.utils.set_random_seed` and a build would give the
+# first model of a process different weights from every later one.
+from tf_fixnorm.models import registry, small_resnet
+
 # Embedded datasets: name -> loader in tf_fixnorm.data returning
 # ((x_train, y_train), (x_test, y_test)) with a seed-determined split.
 EMBEDDED = {"digits": "load_digits", "mnist_subset": "load_mnist_subset"}
@@ -138,12 +144,8 @@ def build_model(recipe):
     """The recipe's model; its image size and class count are the recipe's."""
     size = recipe.image_size
     if recipe.model in ("small_resnet", "small_resnet_se"):
-        from tf_fixnorm.models import small_resnet
-
         return small_resnet((size, size, 1), recipe.num_classes, norm=recipe.norm,
                             se=recipe.model == "small_resnet_se")
-    from tf_fixnorm.models import registry
-
     extra = {} if recipe.tricks is None else {"drop_connect_rate": recipe.tricks.stochastic_depth}
     return registry.build(recipe.model, num_classes=recipe.num_classes,
                           input_shape=(size, size, 3), norm=recipe.norm, **extra)

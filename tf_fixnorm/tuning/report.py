@@ -557,6 +557,7 @@ def plot_best_so_far(results, path):
     _check_direction(direction)
     figure = _new_figure(6, 4)
     axes = figure.add_subplot()
+    shown, everything = [], []  # medians after their first trial; all values
     for number, method in enumerate(_methods_in_order(results["runs"])):
         colour = f"C{number % 10}"
         curves = [best_so_far(run_scores(run), direction)
@@ -569,6 +570,8 @@ def plot_best_so_far(results, path):
                       linewidth=0.8, alpha=0.45, marker="o" if len(curve) == 1 else None,
                       markersize=3)
         median = _median_curve(curves, direction)
+        everything += [v for curve in curves for v in curve if v is not None]
+        shown += [v for v in (median[1:] or median) if v is not None and v == v]
         axes.plot(range(1, len(median) + 1), median, color=colour, linewidth=2.5,
                   marker="o" if len(median) == 1 else None, markersize=6,
                   label=f"{method} (median of {len(curves)})")
@@ -576,6 +579,17 @@ def plot_best_so_far(results, path):
     if target is not None:
         axes.axhline(target, color="0.3", linestyle="--", linewidth=1,
                      label=f"target {target:.4f} (margin {results.get('margin', 0.0) or 0.0:g})")
+    # A diverged first trial (score 0.1) would squash the curves that matter:
+    # zoom on the medians from the second trial on, and the target.
+    shown += [target] if target is not None else []
+    if shown and everything:
+        low, high = min(shown), max(shown)
+        span = max(high - low, 1e-3)
+        if max(everything) - min(everything) > 3 * span:
+            axes.set_ylim(low - 0.15 * span, high + 0.15 * span)
+            axes.annotate("y axis zoomed: earlier, worse scores lie below",
+                          (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
+                          color="0.4")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("trials")
     axes.set_ylabel(f"best {results.get('objective', 'score')} so far")
