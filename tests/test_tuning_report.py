@@ -404,3 +404,12 @@ def test_summary_is_json_serializable():
     assert json.loads(json.dumps(summary))[0]["method"] == "fixnorm"
     assert not any(isinstance(v, float) and math.isnan(v)
                    for entry in summary for v in entry.values())
+
+
+def test_zoom_limits_frame_the_medians_past_a_diverged_first_trial():
+    # Medians near 0.97-0.99, one diverged trial at 0.1: zoom on the medians.
+    low, high = report.zoom_limits([0.97, 0.985, 0.99], [0.1, 0.97, 0.985, 0.99])
+    assert 0.95 < low < 0.97 and 0.99 < high < 1.0
+    # Values that already fill the range: keep it.
+    assert report.zoom_limits([0.5, 0.9], [0.4, 0.5, 0.9]) is None
+    assert report.zoom_limits([], [0.1]) is None

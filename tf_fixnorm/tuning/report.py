@@ -579,17 +579,12 @@ def plot_best_so_far(results, path):
     if target is not None:
         axes.axhline(target, color="0.3", linestyle="--", linewidth=1,
                      label=f"target {target:.4f} (margin {results.get('margin', 0.0) or 0.0:g})")
-    # A diverged first trial (score 0.1) would squash the curves that matter:
-    # zoom on the medians from the second trial on, and the target.
-    shown += [target] if target is not None else []
-    if shown and everything:
-        low, high = min(shown), max(shown)
-        span = max(high - low, 1e-3)
-        if max(everything) - min(everything) > 3 * span:
-            axes.set_ylim(low - 0.15 * span, high + 0.15 * span)
-            axes.annotate("y axis zoomed: earlier, worse scores lie below",
-                          (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
-                          color="0.4")
+    limits = zoom_limits(shown + ([target] if target is not None else []), everything)
+    if limits is not None:
+        axes.set_ylim(*limits)
+        axes.annotate("y axis zoomed: earlier, worse scores lie below",
+                      (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
+                      color="0.4")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("trials")
     axes.set_ylabel(f"best {results.get('objective', 'score')} so far")
@@ -599,6 +594,23 @@ def plot_best_so_far(results, path):
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="small")
     return _save(figure, path)
+
+
+def zoom_limits(shown, everything, factor=3.0):
+    """Y limits ``(low, high)`` framing ``shown``, or None to keep the full range.
+
+    A diverged first trial (score 0.1 among scores near 0.98) would squash
+    the curves that matter, so the plot frames the medians from the second
+    trial on and the target (``shown``) when all values (``everything``)
+    span more than ``factor`` times their range.
+    """
+    if not shown or not everything:
+        return None
+    low, high = min(shown), max(shown)
+    span = max(high - low, 1e-3)
+    if max(everything) - min(everything) <= factor * span:
+        return None
+    return low - 0.15 * span, high + 0.15 * span
 
 
 def _axis_scale(name, values):
