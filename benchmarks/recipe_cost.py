@@ -56,9 +56,10 @@ import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
 import time  # noqa: E402
+
+from benchmarks.machine_info import machine  # noqa: E402
 
 GIB = 2 ** 30
 MIB = 2 ** 20
@@ -561,21 +562,6 @@ def assumption_lines(options, rows):
             "momentum 0.9, random data, no XLA, at the recipe's image size; CPU GFLOP/s = "
             "img/s x training FLOPs/img (measured speed, FLOPs as above).")
     return lines
-
-
-def machine():
-    import keras
-    import tensorflow as tf
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-    }
 
 
 def report(rows, options, command, checks=None):

@@ -28,12 +28,13 @@ import sys  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
 import shlex  # noqa: E402
 import time  # noqa: E402
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks.machine_info import machine  # noqa: E402
 
 TARGET_RATIO = 1.03
 BOOTSTRAP_RESAMPLES = 2000
@@ -115,21 +116,6 @@ def summarize(times):
 
     q1, median, q3 = np.percentile(times, [25, 50, 75])
     return {"median_ms": 1e3 * median, "q1_ms": 1e3 * q1, "q3_ms": 1e3 * q3, "steps": len(times)}
-
-
-def machine():
-    import keras
-    import tensorflow as tf
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-    }
 
 
 def main(argv):
