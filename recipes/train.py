@@ -115,6 +115,7 @@ def train(recipe, settings):
     import tensorflow as tf
 
     from tf_fixnorm import experiment, training
+    from tf_fixnorm.jsonio import write_json_atomically
     from tf_fixnorm.callbacks import find_fixnorm
 
     if FLAGS.logical_cpus:
@@ -175,7 +176,8 @@ def train(recipe, settings):
         if fixnorm else None,
         "weights_sha256": weights_digest(model),
     }
-    training.write_json_atomically(os.path.join(model_dir, "metrics.json"), metrics)
+    write_json_atomically(os.path.join(model_dir, "metrics.json"), metrics, indent=2,
+                          sort_keys=True)
     print(f"eval accuracy {accuracy:.4f}, loss {loss:.4f}; metrics in {model_dir}/metrics.json")
     return metrics
 

@@ -136,14 +136,6 @@ def make_callbacks(model_dir):
     ]
 
 
-def write_json_atomically(path, payload):
-    """Write JSON to `path` via a temporary file, so a kill never leaves half a file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 
 def custom_loop_fit(model, loss_fn, train_ds, epochs, steps_per_epoch, global_batch_size,
                     strategy, backup_dir):

@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
+
+from tf_fixnorm.jsonio import write_json_atomically
 
 COMPLETED = "COMPLETED"
 DIRECTIONS = ("max", "min")
@@ -739,22 +740,7 @@ def write_results(path, results):
     Returns:
       ``path``.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(results, file, indent=1)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-    return path
+    return write_json_atomically(path, results, indent=1)
 
 
 def read_results(path):
