@@ -173,8 +173,7 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
     tuner.search(verbose=0)
     if distributed_role() == "worker":
         return None
-    names = hm.SEARCHED[method] or ("lr", "weight_decay")
-    run["trials"] = trial_records(tuner.oracle, names, tuner.seconds)
+    run["trials"] = trial_records(tuner.oracle, tuner.names, tuner.seconds)
     run["seconds"] = round(time.monotonic() - started, 1)
     return run
 
