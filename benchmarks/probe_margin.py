@@ -32,7 +32,7 @@ def margin(name):
     model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=10)
     roles = tf_fixnorm.analyze(model, method="graph").roles
     kernels = [(v, layer) for v, layer in analysis._owned_variables(model) if len(v.shape) >= 2]
-    measured, _ = probe.probe(model, probe.default_sample(model), kernels)
+    measured = probe.probe(model, probe.default_sample(model), kernels)[0]
     invariant = [(measured[id(v)][0], v.path) for v, _ in kernels
                  if roles[v.path] == tf_fixnorm.SCALE_INVARIANT]
     other = [(measured[id(v)][0], v.path) for v, _ in kernels

@@ -22,8 +22,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
@@ -68,6 +66,9 @@ def check_flags():
     if FLAGS.recipe is None:
         raise UsageError("--recipe is required (python -m recipes.train --list shows them)")
     recipe = recipes.get(FLAGS.recipe)
+    if isinstance(recipe, recipes.DenseRecipe):
+        raise UsageError(f"{recipe.name} is a {recipe.task} recipe: run it with "
+                         "python -m recipes.train_dense")
     if not FLAGS.model_dir:
         raise UsageError("--model_dir is required")
     for name in ("lr", "alpha", "weight_decay"):
@@ -93,21 +94,6 @@ def load_data(recipe, global_batch_size):
                                 data_dir=FLAGS.data_dir, data_format=FLAGS.data_format,
                                 tfds_name=FLAGS.tfds_name, image_size=FLAGS.image_size)
     return data.train, data.evaluation, data.num_classes
-
-
-def resumed_epoch(model_dir):
-    path = os.path.join(model_dir, "backup", "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path, encoding="utf-8") as f:
-        return int(json.load(f).get("epoch", 0))
-
-
-def weights_digest(model):
-    digest = hashlib.sha256()
-    for v in model.trainable_variables:
-        digest.update(v.numpy().tobytes())
-    return digest.hexdigest()
 
 
 def train(recipe, settings):
@@ -156,7 +142,7 @@ def train(recipe, settings):
         loss, accuracy = training.evaluate_locally(model, eval_ds,
                                                    experiment.make_loss(recipe, reduction="sum"))
     else:
-        start = resumed_epoch(model_dir)
+        start = training.resumed_epoch(model_dir)
         if start:
             print(f"resuming from epoch {start} of {epochs} (state in {model_dir}/backup)")
         history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps,
@@ -174,7 +160,7 @@ def train(recipe, settings):
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "held_norms": {"targets": fixnorm.targets(), "achieved": fixnorm.norm_report()}
         if fixnorm else None,
-        "weights_sha256": weights_digest(model),
+        "weights_sha256": training.weights_digest(model),
     }
     write_json_atomically(os.path.join(model_dir, "metrics.json"), metrics, indent=2,
                           sort_keys=True)

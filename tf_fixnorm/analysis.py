@@ -6,6 +6,11 @@ Roles:
   holds these at their initial norm.
 - "classifier": the final logits layer's kernel, whose output reaches a model
   output through parameter-free ops only. FixNorm holds it at norm `alpha`.
+  Only logits outputs count: a kernel that feeds a box-regression output
+  directly (RetinaNet's box head) is "other", because its norm sets the
+  size of the predicted offsets, which no softmax or sigmoid forgives.
+  `classifier_outputs=` names the logits outputs; by default every output
+  whose name does not say box or regression (`REGRESSION_OUTPUT`).
 - "other": everything else (biases, normalization gamma/beta, kernels such as
   squeeze-excitation convs that no normalization protects).
 
@@ -18,6 +23,7 @@ measures the rest.
 
 import dataclasses
 import difflib
+import re
 import warnings
 
 from tf_fixnorm import graph
@@ -28,6 +34,8 @@ CLASSIFIER = "classifier"
 OTHER = "other"
 ROLES = (SCALE_INVARIANT, CLASSIFIER, OTHER)
 METHODS = ("auto", "graph", "sample")
+# Output names taken for regression, not logits, when classifier_outputs is None.
+REGRESSION_OUTPUT = re.compile(r"box|regress", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,15 +114,20 @@ def _graph_visible_layers(model):
     return visible
 
 
-def _graph_roles(model, kernels):
-    """{id(variable): (role, reason)} for the kernels the graph can decide.
+def _graph_roles(model, kernels, logits_outputs):
+    """{id(variable): (role, reason)} for the kernels the graph can decide,
+    and the logits outputs that a classifier among them feeds.
 
     Kernels of layers the graph does not show (inside custom layers) are
     left out, for the sample check.
     """
     walker = graph.GraphWalker(model)
     visible = _graph_visible_layers(model)
-    decided, by_layer = {}, {}
+    # The walker names outputs by their layers; map those to output names.
+    layer_names = [t._keras_history[0].name for t in graph._graph_of(model).outputs]
+    names = probe.declared_output_names(model) or []
+    renamed = dict(zip(layer_names, names)) if len(names) == len(layer_names) else {}
+    decided, by_layer, covered = {}, {}, set()
     for variable, layer in kernels:
         if id(layer) not in visible:
             continue
@@ -122,12 +135,16 @@ def _graph_roles(model, kernels):
             decided[id(variable)] = (OTHER, f"{type(layer).__name__} weight, not a kernel")
             continue
         if id(layer) not in by_layer:
-            by_layer[id(layer)] = _decide_from_outputs(*walker.run(layer))
+            outputs, cancelled_by = walker.run(layer)
+            outputs = [(renamed.get(name, name), d) for name, d in outputs]
+            by_layer[id(layer)] = _decide_from_outputs(outputs, cancelled_by, logits_outputs)
+            covered.update(name for name, d in outputs
+                           if d.kind != graph.CONST and d.direct and name in logits_outputs)
         decided[id(variable)] = by_layer[id(layer)]
-    return decided
+    return decided, covered
 
 
-def _decide_from_outputs(outputs, cancelled_by):
+def _decide_from_outputs(outputs, cancelled_by, logits_outputs):
     varying = [(name, d) for name, d in outputs if d.kind != graph.CONST]
     if not varying:
         if not cancelled_by:
@@ -135,16 +152,42 @@ def _decide_from_outputs(outputs, cancelled_by):
         names = list(dict.fromkeys(cancelled_by))
         shown = ", ".join(f"'{n}'" for n in names[:3]) + (" ..." if len(names) > 3 else "")
         return SCALE_INVARIANT, f"scale cancelled by {shown}"
-    role = CLASSIFIER if any(d.direct for _, d in varying) else OTHER
+    direct = [name for name, d in varying if d.direct]
+    role = CLASSIFIER if any(name in logits_outputs for name in direct) else OTHER
+    if direct and role == OTHER:
+        return OTHER, f"feeds output '{direct[0]}' directly, which is not a logits output"
     mixed = [d for _, d in varying if d.kind == graph.MIXED]
     if mixed:
         return role, mixed[0].reason
     return role, f"reaches output '{varying[0][0]}' without normalization"
 
 
-def _sample_roles(model, sample, kernels, classifier_known):
-    """{id(variable): (role, reason)} measured on `sample`."""
-    measured, order = probe.probe(model, sample, kernels)
+def _logits_outputs(model, classifier_outputs):
+    """The set of output names whose direct kernels are classifiers."""
+    names = probe.declared_output_names(model)
+    if classifier_outputs is None:
+        if not names:
+            return None  # subclassed: decided after a call, from the output names
+        return {n for n in names if not REGRESSION_OUTPUT.search(n)}
+    if isinstance(classifier_outputs, str):
+        classifier_outputs = [classifier_outputs]
+    chosen = set(classifier_outputs)
+    if names:
+        unknown = sorted(chosen - set(names))
+        if unknown:
+            raise ValueError(f"classifier_outputs names {unknown[0]!r}, which is not an output "
+                             f"of model '{model.name}' (outputs: {', '.join(names)})")
+    return chosen
+
+
+def _sample_roles(model, sample, kernels, logits_outputs, covered):
+    """{id(variable): (role, reason)} measured on `sample`.
+
+    For each logits output that no graph-decided classifier feeds, the
+    classifier is the kernel called last among those that move it and are
+    not invariant.
+    """
+    measured, order, moved = probe.probe(model, sample, kernels)
     decided = {}
     for variable, _ in kernels:
         change, unused = measured[id(variable)]
@@ -154,14 +197,17 @@ def _sample_roles(model, sample, kernels, classifier_known):
             decided[id(variable)] = (SCALE_INVARIANT, f"outputs move {change:.0e} when rescaled")
         else:
             decided[id(variable)] = (OTHER, f"outputs move {change:.0e} when rescaled")
-    # The classifier is the last kernel layer called, if its kernel is not invariant.
-    if order and not classifier_known:
-        last = order[-1]
-        for variable, layer in kernels:
-            if layer is last and decided[id(variable)][0] == OTHER and \
-                    decided[id(variable)][1] != "does not reach the outputs":
-                decided[id(variable)] = (CLASSIFIER, "last kernel layer called; "
-                                         + decided[id(variable)][1])
+    if logits_outputs is None:  # subclassed model: names known only now
+        names = {n for ids in moved.values() for n in ids}
+        logits_outputs = {n for n in names if not REGRESSION_OUTPUT.search(n)}
+    rank = {id(layer): i for i, layer in enumerate(order)}
+    for output in sorted(logits_outputs - covered):
+        candidates = [(rank.get(id(layer), -1), variable) for variable, layer in kernels
+                      if output in moved[id(variable)] and decided[id(variable)][0] == OTHER]
+        if candidates:
+            variable = max(candidates, key=lambda c: c[0])[1]
+            decided[id(variable)] = (CLASSIFIER, f"last kernel layer before output '{output}'; "
+                                     + decided[id(variable)][1])
     return decided
 
 
@@ -174,10 +220,12 @@ def _apply_overrides(entries, overrides, pairs):
     for key, role in overrides.items():
         if role not in ROLES:
             raise ValueError(f"override for {key!r}: role must be one of {ROLES}, got {role!r}")
+        prefix = key.rstrip("/") + "/"
+        under = [e.path for e in entries if e.path.startswith(prefix)]
         if key in paths:
             targets = [key]
-        elif key in by_layer:
-            targets = [p for p in by_layer[key]
+        elif key in by_layer or under:
+            targets = [p for p in by_layer.get(key, []) + under
                        if len(next(e for e in entries if e.path == p).shape) >= 2]
             if not targets:
                 raise ValueError(f"override for layer {key!r}: it has no kernel to assign a role")
@@ -192,7 +240,7 @@ def _apply_overrides(entries, overrides, pairs):
             if e.path in changed else e for e in entries]
 
 
-def analyze(model, sample=None, method="auto", overrides=None):
+def analyze(model, sample=None, method="auto", overrides=None, classifier_outputs=None):
     """Decide the role of every trainable variable of `model`.
 
     Args:
@@ -203,8 +251,14 @@ def analyze(model, sample=None, method="auto", overrides=None):
         method: "graph" (functional graph only), "sample" (measure on one
             batch only) or "auto" (the graph where it can see, the sample for
             the rest: subclassed models and kernels inside custom layers).
-        overrides: dict from layer name (or variable path) to role; a layer
-            name sets the role of all of that layer's kernels.
+        overrides: dict from layer name, variable path or path prefix
+            ("classification_head/logits_layer") to role; a layer name or a
+            prefix sets the role of all the kernels under it.
+        classifier_outputs: names of the model outputs that carry logits
+            (a name or a list). A kernel that feeds one of them with no
+            normalization in between is the classifier; one that feeds only
+            other outputs directly is "other". Default: every output whose
+            name does not match `REGRESSION_OUTPUT` (box, regression).
 
     Returns:
         An `Analysis`: `.roles` maps each variable's path to its role and
@@ -222,7 +276,8 @@ def analyze(model, sample=None, method="auto", overrides=None):
         raise ValueError(f"model '{model.name}' has no functional graph (subclassed model): "
                          "use method='sample' or 'auto' with a sample batch")
     use_graph = method != "sample" and has_graph
-    decided = _graph_roles(model, kernels) if use_graph else {}
+    logits_outputs = _logits_outputs(model, classifier_outputs)
+    decided, covered = _graph_roles(model, kernels, logits_outputs) if use_graph else ({}, set())
     undecided = [(v, layer) for v, layer in kernels if id(v) not in decided]
     measured = bool(undecided) and method != "graph"
     if measured:
@@ -232,8 +287,7 @@ def analyze(model, sample=None, method="auto", overrides=None):
                 f"analyze() needs sample= for model '{model.name}': pass one batch of its "
                 "inputs (2 or more examples) so the kernels the graph cannot see can be "
                 "measured")
-        classifier_known = any(role == CLASSIFIER for role, _ in decided.values())
-        decided.update(_sample_roles(model, batch, undecided, classifier_known))
+        decided.update(_sample_roles(model, batch, undecided, logits_outputs, covered))
     used_method = "+".join(name for name, used in (("graph", use_graph), ("sample", measured))
                            if used) or method
     notes = []

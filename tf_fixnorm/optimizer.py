@@ -87,7 +87,11 @@ class FixNorm(keras.optimizers.Optimizer):
         roles: dict variable path -> role, or an `Analysis`, instead of
             analysing `model`. Saved in the config, so a reloaded optimizer
             holds the same variables.
-        overrides: passed to `analyze`: layer name -> role.
+        overrides: passed to `analyze`: layer name (or variable path or path
+            prefix) -> role.
+        classifier_outputs: passed to `analyze`: the names of the model
+            outputs that carry logits, e.g. "cls_logits" for a RetinaNet
+            (default: every output not named like box regression).
         sample: passed to `analyze`: one batch of inputs, needed for
             subclassed models (whose graph cannot be read).
         name: name of the optimizer.
@@ -95,7 +99,7 @@ class FixNorm(keras.optimizers.Optimizer):
 
     def __init__(self, inner_optimizer, model=None, alpha=1.0, scope="global",
                  alpha_measure="frobenius", roles=None, overrides=None, sample=None, name="fixnorm",
-                 other_kernels="free", **kwargs):
+                 other_kernels="free", classifier_outputs=None, **kwargs):
         if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
             raise TypeError("inner_optimizer must be a keras.optimizers.Optimizer, got "
                             f"{type(inner_optimizer).__name__}")
@@ -132,6 +136,7 @@ class FixNorm(keras.optimizers.Optimizer):
         self.alpha_measure = alpha_measure
         self.other_kernels = other_kernels
         self._overrides = dict(overrides) if overrides else None
+        self._classifier_outputs = classifier_outputs
         self._model_ref = weakref.ref(model) if model is not None else None
         self._sample = sample
         if isinstance(roles, Analysis):
@@ -158,7 +163,8 @@ class FixNorm(keras.optimizers.Optimizer):
         return dict(self._role_map)
 
     def _analyze(self, model):
-        return dict(analyze(model, sample=self._sample, overrides=self._overrides).roles)
+        return dict(analyze(model, sample=self._sample, overrides=self._overrides,
+                            classifier_outputs=self._classifier_outputs).roles)
 
     def build(self, var_list):
         roles = self.roles

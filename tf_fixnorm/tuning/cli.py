@@ -24,6 +24,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
@@ -57,8 +58,14 @@ flags.DEFINE_float("alpha_start", 1.0, "FixNorm-tune's alpha in stage 1, where s
 flags.DEFINE_integer("bo_initial_points", 3, "Random trials before BO fits its model.")
 flags.DEFINE_float("margin", 0.002, "Report trials needed to come within this of the best "
                    "score any method found.")
-flags.DEFINE_enum("objective", "val_accuracy", ["val_accuracy", "val_loss"],
-                  "What trials are scored on (higher accuracy, lower loss is better).")
+flags.DEFINE_enum("objective", None, ["val_accuracy", "val_metric", "val_loss"],
+                  "What trials are scored on: val_accuracy (classification, the default), "
+                  "val_metric (the recipe's metric: accuracy, mIoU or AP; the default for "
+                  "segmentation and detection recipes), val_loss (lower is better).")
+flags.DEFINE_list("image_size", None, "Segmentation and detection recipes: override the "
+                  "training image size, H,W.")
+flags.DEFINE_integer("score_batches", None, "Segmentation and detection recipes: score each "
+                     "trial on this many validation batches (default: all).")
 flags.DEFINE_float("validation_fraction", 0.2, "Embedded data: fraction of the training split "
                    "held out to score trials on (the test split is never used).")
 flags.DEFINE_integer("epochs", None, "Override the recipe's epochs.")
@@ -97,6 +104,21 @@ def check_flags():
     from tf_fixnorm.tuning.hypermodel import Ranges
 
     recipe = recipes.get(FLAGS.recipe)
+    if FLAGS.image_size:
+        if not is_dense(recipe):
+            raise UsageError("--image_size applies to segmentation and detection recipes; "
+                             f"{recipe.name} is a classification recipe")
+        try:
+            size = tuple(int(v) for v in FLAGS.image_size)
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) < 1:
+            raise UsageError(f"--image_size must be H,W (two positive integers), got "
+                             f"{','.join(FLAGS.image_size)}")
+        recipe = dataclasses.replace(recipe, image_size=size)
+    if is_dense(recipe) and FLAGS.objective == "val_accuracy":
+        raise UsageError(f"{recipe.name} is a {recipe.task} recipe: use --objective=val_metric "
+                         f"({recipe.metric}) or val_loss")
     methods = FLAGS.compare or [FLAGS.method]
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown:
@@ -134,6 +156,35 @@ def check_flags():
     return recipe, methods, seeds, ranges, lr_start
 
 
+def is_dense(recipe):
+    from tf_fixnorm import recipes
+
+    return isinstance(recipe, recipes.DenseRecipe)
+
+
+def objective_name(recipe):
+    """--objective, or the default for the recipe's task."""
+    return FLAGS.objective or ("val_metric" if is_dense(recipe) else "val_accuracy")
+
+
+def load_data(recipe, batch):
+    """(data, steps per epoch) of a search; the same split for every seed and method."""
+    if is_dense(recipe):
+        from tf_fixnorm import dense_experiment
+
+        data = dense_experiment.load_data(recipe, batch, seed=0, data_dir=FLAGS.data_dir,
+                                          tfds_name=FLAGS.tfds_name)
+        # One "epoch" is the whole run unless --epochs splits it.
+        steps = FLAGS.steps_per_epoch or recipe.iterations // (FLAGS.epochs or 1)
+        return data, steps
+    from tf_fixnorm import experiment
+
+    data = experiment.load_data(recipe, batch, seed=0, data_dir=FLAGS.data_dir,
+                                data_format=FLAGS.data_format, tfds_name=FLAGS.tfds_name,
+                                validation_fraction=FLAGS.validation_fraction)
+    return data, experiment.steps_per_epoch(recipe, data.train, batch, FLAGS.steps_per_epoch)
+
+
 def distributed_role():
     """"chief", "worker", or None (one process), from keras-tuner's variables."""
     if "KERASTUNER_ORACLE_IP" not in os.environ:
@@ -149,11 +200,14 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
     from tf_fixnorm.tuning import report
     from tf_fixnorm.tuning.tuner import RecipeTuner, make_oracle, trial_records
 
-    model = hm.RecipeHyperModel(recipe, data, method, steps, epochs=FLAGS.epochs,
-                                ranges=ranges, scope=FLAGS.scope,
-                                alpha_measure=FLAGS.alpha_measure,
-                                other_kernels=FLAGS.other_kernels)
-    objective = keras_tuner.Objective(FLAGS.objective, direction)
+    options = dict(epochs=FLAGS.epochs, ranges=ranges, scope=FLAGS.scope,
+                   alpha_measure=FLAGS.alpha_measure, other_kernels=FLAGS.other_kernels)
+    if is_dense(recipe):
+        model = hm.DenseRecipeHyperModel(recipe, data, method, steps,
+                                         score_batches=FLAGS.score_batches, **options)
+    else:
+        model = hm.RecipeHyperModel(recipe, data, method, steps, **options)
+    objective = keras_tuner.Objective(objective_name(recipe), direction)
     oracle = make_oracle(method, ranges, objective, max_trials=FLAGS.max_trials, seed=seed,
                          lr_start=lr_start, alpha_start=FLAGS.alpha_start,
                          bo_initial_points=FLAGS.bo_initial_points)
@@ -179,27 +233,23 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
 
 
 def tune(recipe, methods, seeds, ranges, lr_start):
-    from tf_fixnorm import experiment
     from tf_fixnorm.tuning import report
 
     role = distributed_role()
     batch = FLAGS.global_batch_size or recipe.global_batch_size
-    # The split is the same for every seed and method: seed 0.
-    data = experiment.load_data(recipe, batch, seed=0, data_dir=FLAGS.data_dir,
-                                data_format=FLAGS.data_format, tfds_name=FLAGS.tfds_name,
-                                validation_fraction=FLAGS.validation_fraction)
-    steps = experiment.steps_per_epoch(recipe, data.train, batch, FLAGS.steps_per_epoch)
+    data, steps = load_data(recipe, batch)
     out_dir = os.path.join(FLAGS.directory, recipe.name)
     os.makedirs(out_dir, exist_ok=True)
-    direction = "max" if FLAGS.objective == "val_accuracy" else "min"
+    objective = objective_name(recipe)
+    direction = "min" if objective == "val_loss" else "max"
     results = {
-        "recipe": recipe.name, "objective": FLAGS.objective, "direction": direction,
+        "recipe": recipe.name, "objective": objective, "direction": direction,
         "margin": FLAGS.margin, "runs": [],
         "command": " ".join(shlex.quote(a) for a in ["fixnorm-tune", *sys.argv[1:]]),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
                    f"Python {platform.python_version()}",
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "epochs": FLAGS.epochs or recipe.epochs, "steps_per_epoch": steps,
+        "epochs": FLAGS.epochs or getattr(recipe, "epochs", 1), "steps_per_epoch": steps,
         "global_batch_size": batch,
     }
     results_path = os.path.join(out_dir, "results.json")

@@ -119,5 +119,59 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         loss, accuracy = model.evaluate(self.data.evaluation, verbose=0)
         train_loss = history.history["loss"][-1]
         diverged = not math.isfinite(train_loss) or len(history.history["loss"]) < self.epochs
-        return {"val_accuracy": float(accuracy), "val_loss": float(loss),
-                "diverged": float(diverged)}
+        return {"val_accuracy": float(accuracy), "val_metric": float(accuracy),
+                "val_loss": float(loss), "diverged": float(diverged)}
+
+
+class DenseRecipeHyperModel(RecipeHyperModel):
+    """Trials of a segmentation or detection recipe (`recipes.DenseRecipe`).
+
+    A trial trains ``epochs`` loops of ``steps_per_epoch`` iterations with
+    the recipe's iteration schedule and is scored on ``val_metric``: the
+    recipe's metric (mIoU or COCO AP, as a fraction) on the validation
+    split, on its first ``score_batches`` batches when given.
+
+    Args:
+      data: a `dense_experiment.DenseData`.
+      score_batches: validation batches scored per trial (None: all).
+      Others: as `RecipeHyperModel`.
+    """
+
+    def __init__(self, recipe, data, method, steps_per_epoch, epochs=None, score_batches=None,
+                 **kwargs):
+        super().__init__(recipe, data, method, steps_per_epoch, epochs=epochs or 1, **kwargs)
+        self.score_batches = score_batches
+
+    def build(self, hp):
+        from tf_fixnorm import dense_experiment
+
+        knobs = self.knobs(hp)
+        model = dense_experiment.build_model(self.recipe)
+        schedule = training.iteration_schedule(knobs["lr"], self.steps_per_epoch * self.epochs,
+                                               self.recipe.warmup_iterations,
+                                               self.recipe.schedule)
+        extra = {}
+        if self.flavour == "fixnorm":
+            extra = {"classifier_outputs": dense_experiment.classifier_outputs(self.recipe),
+                     "scope": self.scope, "alpha_measure": self.alpha_measure,
+                     "other_kernels": self.other_kernels}
+        optimizer = training.make_optimizer(self.flavour, model, schedule,
+                                            alpha=knobs.get("alpha"),
+                                            weight_decay=knobs.get("weight_decay"), **extra)
+        return dense_experiment.compile_model(model, self.recipe, optimizer)
+
+    def fit(self, hp, model, *args, callbacks=(), **kwargs):
+        """Train; return the validation metric and loss (see the class)."""
+        from tf_fixnorm import dense_experiment
+
+        history = model.fit(self.data.train, epochs=self.epochs,
+                            steps_per_epoch=self.steps_per_epoch, verbose=self.verbose,
+                            callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()])
+        losses = history.history["loss"]
+        diverged = not math.isfinite(losses[-1]) or len(losses) < self.epochs
+        loss = model.evaluate(self.data.evaluation, verbose=0, return_dict=True)["loss"]
+        metric = 0.0
+        if not diverged:
+            metric = dense_experiment.score(model, self.recipe, self.data,
+                                            self.score_batches)["metric"] / 100
+        return {"val_metric": float(metric), "val_loss": float(loss), "diverged": float(diverged)}

@@ -1,0 +1,165 @@
+r"""Train one segmentation or detection recipe (the seed's Tables 3 and 4).
+
+    python -m recipes.train_dense --list
+    python -m recipes.train_dense --recipe=cityscapes_deeplab_v3_40k --flavour=fixnorm \
+        --data_dir=$TFDS_DIR --model_dir=/tmp/seg
+    python -m recipes.train_dense --recipe=coco_retinanet_90k --flavour=reference \
+        --data_dir=$TFDS_DIR --model_dir=/tmp/det --strategy=mirrored
+
+Data: TFDS ``cityscapes/semantic_segmentation`` or ``coco/2017`` already built
+under --data_dir (nothing is downloaded). Training runs in "loops" of
+--steps_per_loop iterations: a checkpoint and a resume point after each, so a
+killed run started again with the same flags goes on from the last loop.
+At the end the recipe's metric (mIoU or COCO AP, %) is computed on the
+validation split and written with everything else to metrics.json.
+Needs keras-hub: pip install 'tf_fixnorm[dense]'.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import sys  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("list", False, "List the segmentation and detection recipes and exit.")
+flags.DEFINE_string("recipe", None, "Recipe name (see --list).")
+flags.DEFINE_enum("flavour", "fixnorm", ["fixnorm", "reference"],
+                  "fixnorm: FixNorm-tune's lr and alpha; reference: the weight-decay baseline.")
+flags.DEFINE_string("data_dir", None, "TFDS root holding the recipe's dataset.")
+flags.DEFINE_string("tfds_name", None, "Dataset name under --data_dir (default: the "
+                    "recipe's; empty: --data_dir is the builder directory itself).")
+flags.DEFINE_string("model_dir", None, "Where checkpoints, logs and metrics.json go.")
+flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "tpu"],
+                  "tf.distribute strategy (multi-worker: see BUILD.md).")
+flags.DEFINE_integer("iterations", None, "Override the recipe's training iterations.")
+flags.DEFINE_integer("steps_per_loop", 1000, "Iterations between checkpoints (resume points).")
+flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
+flags.DEFINE_list("image_size", None, "Override the training crop / image size: H,W.")
+flags.DEFINE_float("lr", None, "Override the flavour's peak learning rate.")
+flags.DEFINE_float("alpha", None, "Override the fixnorm flavour's classifier norm.")
+flags.DEFINE_float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")
+flags.DEFINE_integer("eval_batches", None, "Score on this many validation batches only.")
+flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
+flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per loop.")
+
+
+class UsageError(ValueError):
+    """Bad input: reported as one line."""
+
+
+def check_flags():
+    from tf_fixnorm import recipes
+
+    if FLAGS.recipe is None:
+        raise UsageError("--recipe is required (python -m recipes.train_dense --list)")
+    recipe = recipes.get(FLAGS.recipe)
+    if not isinstance(recipe, recipes.DenseRecipe):
+        raise UsageError(f"{recipe.name} is a classification recipe: run it with "
+                         "python -m recipes.train")
+    if not FLAGS.model_dir:
+        raise UsageError("--model_dir is required")
+    for name in ("lr", "alpha", "weight_decay"):
+        value = getattr(FLAGS, name)
+        if value is not None and not value > 0:
+            raise UsageError(f"--{name} must be > 0, got {value}")
+    for name in ("iterations", "steps_per_loop", "global_batch_size", "eval_batches"):
+        value = getattr(FLAGS, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
+    size = None
+    if FLAGS.image_size:
+        try:
+            size = tuple(int(s) for s in FLAGS.image_size)
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) < 1:
+            raise UsageError(f"--image_size must be H,W (two positive integers), got "
+                             f"{','.join(FLAGS.image_size)}")
+    if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
+        raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
+                         "choose another --model_dir")
+    return recipe, recipe.settings(FLAGS.flavour), size
+
+
+def train(recipe, settings, size):
+    import keras
+
+    from tf_fixnorm import dense_experiment as experiment
+    from tf_fixnorm import training
+    from tf_fixnorm.callbacks import find_fixnorm
+    from tf_fixnorm.jsonio import write_json_atomically
+
+    strategy = training.make_strategy(FLAGS.strategy)
+    global_batch = FLAGS.global_batch_size or recipe.global_batch_size
+    training.check_global_batch(global_batch, strategy)
+    keras.utils.set_random_seed(FLAGS.seed)
+    iterations = FLAGS.iterations or recipe.iterations
+    loop = min(FLAGS.steps_per_loop, iterations)
+    if iterations % loop:
+        raise UsageError(f"--iterations ({iterations}) must be a multiple of --steps_per_loop "
+                         f"({loop}): every loop ends with a checkpoint")
+    data = experiment.load_data(recipe, global_batch, seed=FLAGS.seed, data_dir=FLAGS.data_dir,
+                                tfds_name=FLAGS.tfds_name, image_size_override=size)
+    lr = FLAGS.lr or settings.lr
+    with strategy.scope():
+        model = experiment.build_model(recipe, size)
+        schedule = training.iteration_schedule(lr, iterations, recipe.warmup_iterations,
+                                               recipe.schedule)
+        fixnorm = FLAGS.flavour == "fixnorm"
+        optimizer = training.make_optimizer(
+            FLAGS.flavour, model, schedule,
+            alpha=(FLAGS.alpha or settings.alpha) if fixnorm else None,
+            weight_decay=None if fixnorm else (FLAGS.weight_decay or settings.weight_decay),
+            **({"classifier_outputs": experiment.classifier_outputs(recipe)} if fixnorm else {}))
+        experiment.compile_model(model, recipe, optimizer)
+    start = training.resumed_epoch(FLAGS.model_dir)
+    if start:
+        print(f"resuming from iteration {start * loop} of {iterations} "
+              f"(state in {FLAGS.model_dir}/backup)")
+    history = model.fit(data.train, epochs=iterations // loop, steps_per_epoch=loop,
+                        validation_data=data.evaluation, verbose=FLAGS.verbose,
+                        callbacks=training.make_callbacks(FLAGS.model_dir))
+    scored = experiment.score(model, recipe, data, FLAGS.eval_batches)
+    found = find_fixnorm(model.optimizer)
+    metrics = {
+        "recipe": recipe.name, "task": recipe.task, "flavour": FLAGS.flavour,
+        "iterations": iterations, "steps_per_loop": loop, "resumed_from_iteration": start * loop,
+        "global_batch_size": global_batch, "replicas": strategy.num_replicas_in_sync,
+        "lr": lr, "schedule": recipe.schedule,
+        "alpha": getattr(found, "alpha", None),
+        "weight_decay": getattr(model.optimizer, "l2", None),
+        "metric_name": recipe.metric, "metric": scored.pop("metric"),
+        "paper": recipe.paper_fixnorm if fixnorm else recipe.paper_reference,
+        "evaluation": scored,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "held_norms": {"targets": found.targets(), "achieved": found.norm_report()}
+        if found else None,
+        "weights_sha256": training.weights_digest(model),
+    }
+    write_json_atomically(os.path.join(FLAGS.model_dir, "metrics.json"), metrics, indent=2,
+                          sort_keys=True)
+    print(f"{recipe.metric} {metrics['metric']:.2f} (paper: {metrics['paper']:.1f}); "
+          f"metrics in {FLAGS.model_dir}/metrics.json")
+    return metrics
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    from tf_fixnorm import recipes
+
+    if FLAGS.list:
+        print(recipes.dense_listing())
+        return
+    try:
+        recipe, settings, size = check_flags()
+        train(recipe, settings, size)
+    except (ValueError, ImportError) as error:  # UsageError, the library's checks, no keras-hub
+        sys.exit("error: " + " ".join(str(error).split()))
+
+
+if __name__ == "__main__":
+    app.run(main)
