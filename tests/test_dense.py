@@ -1,0 +1,205 @@
+"""Segmentation and detection: keras-hub models, their analysis, schedules, scoring."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import tf_fixnorm
+from tf_fixnorm import dense_experiment, recipes, training
+
+keras_hub = pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
+from tf_fixnorm.models import dense  # noqa: E402
+from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
+
+
+def kernels(analysis):
+    return [e for e in analysis.entries if len(e.shape) >= 2]
+
+
+@pytest.fixture(scope="module")
+def deeplab():
+    keras.utils.set_random_seed(0)
+    return dense.deeplab_v3(19, (64, 64, 3))
+
+
+@pytest.fixture(scope="module")
+def retinanet():
+    keras.utils.set_random_seed(0)
+    return dense.retinanet(5, (128, 128, 3))
+
+
+@pytest.fixture(scope="module")
+def retinanet_analysis(retinanet):
+    return tf_fixnorm.analyze(retinanet)
+
+
+def test_deeplab_analysis_every_kernel_invariant_but_the_logits_conv(deeplab):
+    analysis = tf_fixnorm.analyze(deeplab)
+    roles = {e.path: e.role for e in kernels(analysis)}
+    assert [p for p, r in roles.items() if r == "classifier"] == \
+        ["segmentation_output/kernel"]
+    # Backbone, ASPP (inside a custom layer: measured) and decoder convs all
+    # feed BatchNorm.
+    others = [p for p, r in roles.items() if r == "other"]
+    assert others == []
+    assert any(e.reason.startswith("outputs move") for e in kernels(analysis)), \
+        "the ASPP convs are inside a custom layer: the sample check must have run"
+    assert len(roles) > 60
+
+
+def test_retinanet_alpha_governs_the_class_logits_not_the_box_regression(retinanet_analysis):
+    roles = {e.path: e for e in kernels(retinanet_analysis)}
+    assert [p for p, e in roles.items() if e.role == "classifier"] == \
+        ["classification_head/logits_layer/kernel"]
+    box = roles["box_head/logits_layer/kernel"]
+    assert box.role == "other"
+    # FPN and head hidden convs: no normalization after them.
+    for path, entry in roles.items():
+        if path.startswith(("fpn/", "box_head/", "classification_head/conv")):
+            assert entry.role == "other", path
+    backbone = [e for p, e in roles.items() if "_conv/kernel" in p and "/" not in p[:-7]]
+    assert backbone and all(e.role == "scale_invariant" for e in backbone)
+
+
+def test_retinanet_heads_start_as_in_the_paper(retinanet):
+    prior = retinanet.classification_head.prediction_layer.bias.numpy()
+    np.testing.assert_allclose(prior, -math.log(99), rtol=1e-6)
+    np.testing.assert_array_equal(retinanet.box_head.prediction_layer.bias.numpy(), 0)
+    for kernel in (retinanet.box_head.conv_layers[0].kernel,
+                   retinanet.classification_head.conv_layers[3].kernel):
+        assert 0.009 < float(np.std(kernel.numpy())) < 0.011  # keras-hub's: 0.05
+
+
+def test_builders_refuse_sizes_the_models_cannot_take():
+    with pytest.raises(ValueError, match="multiples of 128"):
+        dense.retinanet(3, (96, 128, 3))
+    with pytest.raises(ValueError, match="fixed image size"):
+        dense.retinanet(3, (None, None, 3))
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        dense.deeplab_v3(3, (64, 64, 3), backbone="vgg")
+
+
+class _TwoHeads(keras.layers.Layer):
+    """A custom layer (hidden from the graph) with a logits and a box conv."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Conv2D(4, 3, padding="same", name="hidden")
+        self.logits = keras.layers.Conv2D(3, 1, name="logits")
+        self.box = keras.layers.Conv2D(4, 1, name="box")
+
+    def call(self, x):
+        h = keras.ops.relu(self.hidden(x))
+        return self.logits(h), self.box(h)
+
+
+def test_sample_analysis_finds_one_classifier_per_logits_output():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    scores, boxes = _TwoHeads(name="heads")(x)
+    model = keras.Model(inputs, {"scores": scores, "box_deltas": boxes})
+    roles = tf_fixnorm.analyze(model).roles
+    assert roles["stem/kernel"] == "scale_invariant"
+    assert roles["heads/logits/kernel"] == "classifier"
+    assert roles["heads/box/kernel"] == "other"  # "box" in the output name
+    assert roles["heads/hidden/kernel"] == "other"
+    both = tf_fixnorm.analyze(model, classifier_outputs=["scores", "box_deltas"]).roles
+    assert both["heads/box/kernel"] == "classifier"
+    assert both["heads/logits/kernel"] == "classifier"
+    # By variable-path prefix: keras-hub's two heads both call theirs "logits_layer".
+    chosen = tf_fixnorm.analyze(model, overrides={"heads/box": "classifier"}).roles
+    assert chosen["heads/box/kernel"] == "classifier" and chosen["heads/box/bias"] == "other"
+    with pytest.raises(ValueError, match="not an output"):
+        tf_fixnorm.analyze(model, classifier_outputs="boxes")
+
+
+@pytest.mark.parametrize("kind,checks", [
+    # (step, lr) for peak 0.1 over 900 iterations, warm-up 100 where given.
+    ("poly", [(0, 0.1), (450, (0.1 - 1e-4) * 0.5 ** 0.9 + 1e-4), (900, 1e-4)]),
+    ("step", [(0, 0.1 / 100), (99, 0.1), (599, 0.1), (600, 0.01), (800, 0.001)]),
+    ("cosine", [(0, 0.1), (450, 0.05), (900, 0.0)]),
+])
+def test_iteration_schedules(kind, checks):
+    warmup = 100 if kind == "step" else 0
+    schedule = training.iteration_schedule(0.1, 900, warmup, kind)
+    for step, expected in checks:
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-4, abs=1e-7), step
+    again = type(schedule).from_config(schedule.get_config())
+    assert float(again(450)) == pytest.approx(float(schedule(450)))
+
+
+def test_dense_recipes_carry_the_seed_tables():
+    rows = {(r.name, f): (r.settings(f), r.paper_fixnorm if f == "fixnorm" else r.paper_reference)
+            for r in recipes.DENSE_RECIPES.values() for f in ("fixnorm", "reference")}
+    assert rows[("cityscapes_deeplab_v3_40k", "fixnorm")] == \
+        (recipes.FixNormSettings(0.0335, 1.0), 79.4)
+    assert rows[("cityscapes_deeplab_v3_40k_cosine", "fixnorm")] == \
+        (recipes.FixNormSettings(0.043, 1.0), 79.7)
+    assert rows[("cityscapes_deeplab_v3_40k_cosine", "reference")] == \
+        (recipes.ReferenceSettings(0.01, 5e-4), 78.3)
+    assert rows[("coco_retinanet_90k", "reference")] == \
+        (recipes.ReferenceSettings(0.01, 1e-4), 36.5)
+    assert rows[("coco_retinanet_90k_cosine", "fixnorm")] == \
+        (recipes.FixNormSettings(0.0145, 0.5), 37.1)
+    assert {r.iterations for r in recipes.DENSE_RECIPES.values()} == {40_000, 90_000}
+
+
+class _OracleSegmenter:
+    """Answers every image with the one-hot of its own labels."""
+
+    def __init__(self, labels, num_classes):
+        self.labels, self.num_classes = iter(labels), num_classes
+        self.input_shape = (None, *labels[0].shape[1:3], 3)  # no twin to build
+
+    def predict_on_batch(self, images):
+        labels = next(self.labels)
+        return np.eye(self.num_classes)[np.where(labels == 255, 0, labels)]
+
+
+class _OracleDetector:
+    """Answers every batch with its ground truth, in resized-image pixels."""
+
+    def __init__(self, truths):
+        self.truths = iter(truths)
+
+    def __call__(self, images, training=False):
+        return None
+
+    def decode_predictions(self, outputs, images):
+        truth = next(self.truths)
+        boxes = truth["boxes"] * np.tile(truth["scale"], 2)[:, None, :]
+        keep = ~truth["is_crowd"] & (truth["labels"] >= 0)
+        first = np.argsort(~keep, axis=1, kind="stable")  # kept boxes first, like NMS
+        take = lambda a: np.take_along_axis(a, first if a.ndim == 2 else first[..., None], 1)  # noqa: E731
+        return {"boxes": take(np.where(keep[..., None], boxes, -1)),
+                "labels": take(np.where(keep, truth["labels"], -1)),
+                "confidence": take(keep.astype("float32")),
+                "num_detections": keep.sum(axis=1)}
+
+
+def test_score_gives_100_for_perfect_answers(tmp_path):
+    write_cityscapes_fixture(str(tmp_path), height=64, width=128)
+    write_coco_fixture(str(tmp_path))
+    seg = recipes.get("cityscapes_deeplab_v3_40k")
+    data = dense_experiment.load_data(seg, 2, data_dir=str(tmp_path), image_size_override=(32, 64))
+    labels = [y.numpy() for _, y in data.scoring]
+    assert labels[0].shape[1:] == (64, 128)  # whole images, not crops
+    result = dense_experiment.score(_OracleSegmenter(labels, 19), seg, data)
+    assert result["metric"] == pytest.approx(100.0)
+
+    det = recipes.get("coco_retinanet_90k")
+    data = dense_experiment.load_data(det, 2, data_dir=str(tmp_path),
+                                      image_size_override=(128, 128))
+    truths = [{k: v.numpy() for k, v in t.items()} for _, t in data.scoring]
+    assert any(t["is_crowd"].any() for t in truths)
+    result = dense_experiment.score(_OracleDetector(truths), det, data)
+    assert result["metric"] == pytest.approx(100.0)
+    assert result["AP50"] == pytest.approx(1.0)
+
+
+def test_load_data_needs_a_data_dir():
+    with pytest.raises(ValueError, match="needs --data_dir"):
+        dense_experiment.load_data(recipes.get("coco_retinanet_90k"), 2)

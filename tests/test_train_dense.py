@@ -1,0 +1,144 @@
+"""recipes.train_dense and the tuner on segmentation and detection fixtures, as a user runs them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
+from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEG = ["--recipe=cityscapes_deeplab_v3_40k", "--image_size=32,64", "--global_batch_size=2",
+       "--steps_per_loop=1", "--verbose=2"]
+DET = ["--recipe=coco_retinanet_90k", "--image_size=128,128", "--global_batch_size=2",
+       "--steps_per_loop=1", "--verbose=2"]
+
+
+def env():
+    environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    environment.pop("TF_CONFIG", None)
+    return environment
+
+
+def command(*flags, module="recipes.train_dense"):
+    return [sys.executable, "-m", module, *flags]
+
+
+def run(*flags, module="recipes.train_dense", timeout=300):
+    return subprocess.run(command(*flags, module=module), cwd=ROOT, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def metrics(model_dir):
+    with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tfds"))
+    write_cityscapes_fixture(root, height=64, width=128)
+    write_coco_fixture(root)
+    return root
+
+
+def test_killed_segmentation_run_resumes_and_scores_miou(data_dir, tmp_path):
+    model_dir = str(tmp_path / "seg")
+    flags = [*SEG, "--flavour=fixnorm", "--iterations=3", f"--data_dir={data_dir}",
+             f"--model_dir={model_dir}"]
+    metadata = os.path.join(model_dir, "backup", "training_metadata.json")
+    process = subprocess.Popen(command(*flags), cwd=ROOT, env=env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if os.path.exists(metadata):
+                try:
+                    with open(metadata, encoding="utf-8") as f:
+                        if json.load(f)["epoch"] >= 1:
+                            break
+                except (ValueError, OSError):
+                    pass  # being written
+            assert process.poll() is None, "finished before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no backup after 240 s")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not os.path.exists(os.path.join(model_dir, "metrics.json"))
+    result = run(*flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from iteration" in result.stdout
+    m = metrics(model_dir)
+    assert m["resumed_from_iteration"] >= 1 and m["iterations"] == 3
+    assert len(m["history"]["loss"]) == 3 - m["resumed_from_iteration"]
+    assert m["metric_name"] == "mIoU" and 0 <= m["metric"] <= 100 and m["paper"] == 79.4
+    assert len(m["evaluation"]["per_class_iou"]) == 19
+    assert m["alpha"] == 1.0 and m["weight_decay"] is None
+    assert m["held_norms"]["achieved"]["classifier"] == pytest.approx(1.0, rel=1e-4)
+    # A finished run is never overwritten.
+    again = run(*flags)
+    assert again.returncode != 0 and "already holds a finished run" in error_lines(again)[0]
+
+
+def test_detection_reference_run_scores_coco_ap(data_dir, tmp_path):
+    model_dir = str(tmp_path / "det")
+    result = run(*DET, "--flavour=reference", "--iterations=2", f"--data_dir={data_dir}",
+                 f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    m = metrics(model_dir)
+    assert m["metric_name"] == "AP" and m["weight_decay"] == pytest.approx(1e-4)
+    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"} <= set(m["evaluation"])
+    assert m["alpha"] is None and m["held_norms"] is None
+    assert "AP " in result.stdout and "paper: 36.5" in result.stdout
+
+
+@pytest.mark.parametrize("flags,module,message", [
+    (["--recipe=digits_tune", "--model_dir=/tmp/x"], "recipes.train_dense",
+     "is a classification recipe"),
+    (["--recipe=coco_retinanet_90k", "--model_dir=/tmp/x"], "recipes.train",
+     "is a detection recipe"),
+    (["--recipe=coco_retinanet_90k", "--model_dir=/tmp/x", "--image_size=12,x"],
+     "recipes.train_dense", "--image_size must be H,W"),
+    (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR"],
+     "recipes.train_dense", "needs --data_dir"),
+])
+def test_bad_input_is_one_error_line(flags, module, message, tmp_path):
+    flags = [f.replace("MODEL_DIR", str(tmp_path / "m")) for f in flags]
+    result = run(*flags, module=module, timeout=120)
+    lines = error_lines(result)
+    assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr[-800:]
+    assert "Traceback" not in result.stderr
+
+
+def test_list_shows_both_tables():
+    result = run("--list", timeout=120)
+    assert result.returncode == 0
+    for name in ("cityscapes_deeplab_v3_40k_cosine", "coco_retinanet_90k", "79.7 mIoU",
+                 "36.2 AP"):
+        assert name in result.stdout
+
+
+def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
+    result = run("--recipe=cityscapes_deeplab_v3_40k", f"--data_dir={data_dir}",
+                 "--image_size=32,64", "--global_batch_size=2", "--steps_per_epoch=1",
+                 "--method=bo_wd", "--max_trials=1", "--seeds=0", "--plots=false",
+                 f"--directory={tmp_path}", module="tf_fixnorm.tuning.cli")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "cityscapes_deeplab_v3_40k" / "results.json", encoding="utf-8") as f:
+        results = json.load(f)
+    assert results["objective"] == "val_metric" and results["direction"] == "max"
+    (trial,) = results["runs"][0]["trials"]
+    assert 0 <= trial["score"] <= 1
