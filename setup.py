@@ -49,8 +49,10 @@ setup(
         # Segmentation and detection (recipes.train_dense): keras-hub's
         # DeepLabV3 and RetinaNet, data from local TFDS directories.
         "dense": ["keras-hub>=0.21", "tensorflow-datasets", "importlib_resources"],
-        # pycocotools: the tests check our COCO AP against it.
-        "test": ["pytest", "pytest-timeout", "pycocotools"] + DATA_EXTRAS + KERAS_HUB_IMPORTS,
+        # pycocotools: the tests check our COCO AP against it; pytest-xdist:
+        # `make test` runs two workers (7.5 min instead of 10.9 on 2 cores).
+        "test": ["pytest", "pytest-timeout", "pytest-xdist", "pycocotools"] + DATA_EXTRAS
+        + KERAS_HUB_IMPORTS,
     },
     entry_points={"console_scripts": ["fixnorm-tune=tf_fixnorm.tuning.cli:run"]},
     classifiers=[

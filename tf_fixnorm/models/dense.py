@@ -23,8 +23,9 @@ gives one alpha per task):
   ``bbox_regression`` (``classifier_outputs=`` or ``overrides=`` change it).
 - The FPN and the heads' hidden convs have no normalization after them
   (keras-hub's default, as in the paper's RetinaNet), so they are "other"
-  too; ``head_norm=True`` puts GroupNorm in the heads, which makes their
-  hidden convs scale-invariant.
+  too. ``head_norm=True`` adds keras-hub's GroupNorm to the heads
+  (``use_prediction_head_norm``); ``tf_fixnorm.analyze`` shows what that
+  changes.
 """
 
 from __future__ import annotations
