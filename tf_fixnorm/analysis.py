@@ -204,10 +204,11 @@ def _sample_roles(model, sample, kernels, logits_outputs, covered):
     for output in sorted(logits_outputs - covered):
         candidates = [(rank.get(id(layer), -1), variable) for variable, layer in kernels
                       if output in moved[id(variable)] and decided[id(variable)][0] == OTHER]
-        if candidates:
-            variable = max(candidates, key=lambda c: c[0])[1]
-            decided[id(variable)] = (CLASSIFIER, f"last kernel layer before output '{output}'; "
-                                     + decided[id(variable)][1])
+        last = max((rank for rank, _ in candidates), default=None)
+        for rank, variable in candidates:  # every kernel of that layer (separable convs)
+            if rank == last:
+                decided[id(variable)] = (CLASSIFIER, f"last kernel layer before output "
+                                         f"'{output}'; " + decided[id(variable)][1])
     return decided
 
 

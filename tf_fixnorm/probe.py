@@ -62,8 +62,9 @@ def _flat_outputs(outputs):
 
 def declared_output_names(model):
     """The names of a model's outputs known without calling it: the keys of
-    a functional model's dict of outputs, else its `output_names`, else the names of the layers that produce `outputs`
-    (Sequential); None for a subclassed model."""
+    a functional model's dict of outputs, else its `output_names`, else the
+    names of the layers that produce `outputs` (Sequential); None for a
+    subclassed model."""
     # A functional model built on a dict of outputs: its keys, in flatten
     # order (`output_names` may hold the layer names instead).
     struct = getattr(model, "_outputs_struct", None)
