@@ -15,7 +15,7 @@ from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  #
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEG = ["--recipe=cityscapes_deeplab_v3_40k", "--image_size=32,64", "--global_batch_size=2",
        "--steps_per_loop=1", "--verbose=2"]
-DET = ["--recipe=coco_retinanet_90k", "--image_size=128,128", "--global_batch_size=2",
+DET = ["--image_size=128,128", "--global_batch_size=2",
        "--steps_per_loop=1", "--verbose=2"]
 
 
@@ -93,16 +93,25 @@ def test_killed_segmentation_run_resumes_and_scores_miou(data_dir, tmp_path):
     assert again.returncode != 0 and "already holds a finished run" in error_lines(again)[0]
 
 
-def test_detection_reference_run_scores_coco_ap(data_dir, tmp_path):
+@pytest.mark.parametrize("recipe,flavour,paper", [
+    ("coco_retinanet_90k", "reference", 36.5),
+    ("coco_retinanet_90k_cosine", "fixnorm", 37.1),
+])
+def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper):
     model_dir = str(tmp_path / "det")
-    result = run(*DET, "--flavour=reference", "--iterations=2", f"--data_dir={data_dir}",
-                 f"--model_dir={model_dir}")
+    result = run(*DET, f"--recipe={recipe}", f"--flavour={flavour}", "--iterations=2",
+                 f"--data_dir={data_dir}", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     m = metrics(model_dir)
-    assert m["metric_name"] == "AP" and m["weight_decay"] == pytest.approx(1e-4)
+    assert m["metric_name"] == "AP" and m["recipe"] == recipe
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"} <= set(m["evaluation"])
-    assert m["alpha"] is None and m["held_norms"] is None
-    assert "AP " in result.stdout and "paper: 36.5" in result.stdout
+    assert f"paper: {paper}" in result.stdout
+    if flavour == "reference":
+        assert m["weight_decay"] == pytest.approx(1e-4) and m["held_norms"] is None
+        assert m["schedule"] == "step"
+    else:  # FixNorm holds the class logits (not the box regression) at alpha
+        assert m["alpha"] == 0.5 and m["schedule"] == "cosine"
+        assert m["held_norms"]["achieved"]["classifier"] == pytest.approx(0.5, rel=1e-4)
 
 
 @pytest.mark.parametrize("flags,module,message", [
@@ -132,12 +141,13 @@ def test_list_shows_both_tables():
 
 
 def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
-    result = run("--recipe=cityscapes_deeplab_v3_40k", f"--data_dir={data_dir}",
+    result = run("--recipe=cityscapes_deeplab_v3_40k_cosine", f"--data_dir={data_dir}",
                  "--image_size=32,64", "--global_batch_size=2", "--steps_per_epoch=1",
                  "--method=bo_wd", "--max_trials=1", "--seeds=0", "--plots=false",
                  f"--directory={tmp_path}", module="tf_fixnorm.tuning.cli")
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(tmp_path / "cityscapes_deeplab_v3_40k" / "results.json", encoding="utf-8") as f:
+    with open(tmp_path / "cityscapes_deeplab_v3_40k_cosine" / "results.json",
+              encoding="utf-8") as f:
         results = json.load(f)
     assert results["objective"] == "val_metric" and results["direction"] == "max"
     (trial,) = results["runs"][0]["trials"]
