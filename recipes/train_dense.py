@@ -32,8 +32,9 @@ flags.DEFINE_string("data_dir", None, "TFDS root holding the recipe's dataset.")
 flags.DEFINE_string("tfds_name", None, "Dataset name under --data_dir (default: the "
                     "recipe's; empty: --data_dir is the builder directory itself).")
 flags.DEFINE_string("model_dir", None, "Where checkpoints, logs and metrics.json go.")
-flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "tpu"],
-                  "tf.distribute strategy (multi-worker: see BUILD.md).")
+flags.DEFINE_enum("strategy", "default",
+                  ["default", "one_device", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
 flags.DEFINE_integer("iterations", None, "Override the recipe's training iterations.")
 flags.DEFINE_integer("steps_per_loop", 1000, "Iterations between checkpoints (resume points).")
 flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
@@ -86,6 +87,7 @@ def check_flags():
 
 def train(recipe, settings, size):
     import keras
+    import tensorflow as tf
 
     from tf_fixnorm import dense_experiment as experiment
     from tf_fixnorm import training
@@ -95,6 +97,7 @@ def train(recipe, settings, size):
     strategy = training.make_strategy(FLAGS.strategy)
     global_batch = FLAGS.global_batch_size or recipe.global_batch_size
     training.check_global_batch(global_batch, strategy)
+    model_dir = training.worker_model_dir(FLAGS.model_dir)
     keras.utils.set_random_seed(FLAGS.seed)
     iterations = FLAGS.iterations or recipe.iterations
     loop = min(FLAGS.steps_per_loop, iterations)
@@ -115,13 +118,28 @@ def train(recipe, settings, size):
             weight_decay=None if fixnorm else (FLAGS.weight_decay or settings.weight_decay),
             **({"classifier_outputs": experiment.classifier_outputs(recipe)} if fixnorm else {}))
         experiment.compile_model(model, recipe, optimizer)
-    start = training.resumed_epoch(FLAGS.model_dir)
-    if start:
-        print(f"resuming from iteration {start * loop} of {iterations} "
-              f"(state in {FLAGS.model_dir}/backup)")
-    history = model.fit(data.train, epochs=iterations // loop, steps_per_epoch=loop,
-                        validation_data=data.evaluation, verbose=FLAGS.verbose,
-                        callbacks=training.make_callbacks(FLAGS.model_dir))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's fit fails under this strategy (keras-team/keras#20585).
+        # Shard by example: TFDS splits can have fewer files than workers.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        start, losses = training.custom_loop_fit(
+            model, None, data.train.with_options(options), iterations // loop, loop,
+            global_batch, strategy,
+            os.path.join(model_dir, "backup"),
+            replica_loss=experiment.replica_loss(model, recipe))
+        history = keras.callbacks.History()
+        history.history = {"loss": losses}
+    else:
+        start = training.resumed_epoch(model_dir)
+        if start:
+            print(f"resuming from iteration {start * loop} of {iterations} "
+                  f"(state in {model_dir}/backup)")
+        history = model.fit(data.train, epochs=iterations // loop, steps_per_epoch=loop,
+                            validation_data=data.evaluation, verbose=FLAGS.verbose,
+                            callbacks=training.make_callbacks(model_dir))
+    # Every worker holds the same weights and scores the whole validation set.
     scored = experiment.score(model, recipe, data, FLAGS.eval_batches)
     found = find_fixnorm(model.optimizer)
     metrics = {
@@ -139,10 +157,10 @@ def train(recipe, settings, size):
         if found else None,
         "weights_sha256": training.weights_digest(model),
     }
-    write_json_atomically(os.path.join(FLAGS.model_dir, "metrics.json"), metrics, indent=2,
+    write_json_atomically(os.path.join(model_dir, "metrics.json"), metrics, indent=2,
                           sort_keys=True)
     print(f"{recipe.metric} {metrics['metric']:.2f} (paper: {metrics['paper']:.1f}); "
-          f"metrics in {FLAGS.model_dir}/metrics.json")
+          f"metrics in {model_dir}/metrics.json")
     return metrics
 
 

@@ -1,8 +1,10 @@
 """recipes.train_dense and the tuner on segmentation and detection fixtures, as a user runs them."""
 
 import json
+import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,3 +154,38 @@ def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
     assert results["objective"] == "val_metric" and results["direction"] == "max"
     (trial,) = results["runs"][0]["trials"]
     assert 0 <= trial["score"] <= 1
+
+
+def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_path):
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    model_dir = str(tmp_path / "mw")
+    flags = [*SEG, "--flavour=fixnorm", "--strategy=multi_worker", "--iterations=2",
+             f"--data_dir={data_dir}", f"--model_dir={model_dir}"]
+    workers = []
+    for index in range(2):
+        environment = env()
+        environment["TF_CONFIG"] = json.dumps({"cluster": cluster,
+                                               "task": {"type": "worker", "index": index}})
+        workers.append(subprocess.Popen(command(*flags), cwd=ROOT, env=environment, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=300)[0])
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, out in zip(workers, outputs):
+        assert worker.returncode == 0, out[-3000:]
+    chief, other = metrics(model_dir), metrics(os.path.join(model_dir, "worker_1"))
+    assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
+    assert all(math.isfinite(x) for x in chief["history"]["loss"])
+    assert chief["weights_sha256"] == other["weights_sha256"]
+    assert chief["metric"] == pytest.approx(other["metric"])
+    assert chief["held_norms"]["achieved"]["classifier"] == pytest.approx(1.0, rel=1e-4)

@@ -132,6 +132,18 @@ def compile_model(model, recipe, optimizer):
     return model
 
 
+def replica_loss(model, recipe):
+    """`(x, y, y_pred) -> mean loss` of one replica's batch, for the custom
+    multi-worker loop (`training.custom_loop_fit`): the compiled loss."""
+    import keras
+
+    if recipe.task == "segmentation":
+        cross_entropy = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=IGNORE_LABEL)
+        return lambda x, y, y_pred: cross_entropy(y, y_pred)
+    return lambda x, y, y_pred: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None)
+
+
 def score(model, recipe, data, max_batches=None):
     """The recipe's metric on ``data.scoring``: mIoU or COCO AP (percent).
 

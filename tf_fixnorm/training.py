@@ -207,13 +207,18 @@ def make_callbacks(model_dir):
 
 
 def custom_loop_fit(model, loss_fn, train_ds, epochs, steps_per_epoch, global_batch_size,
-                    strategy, backup_dir):
+                    strategy, backup_dir, replica_loss=None):
     """Train with `strategy.run` and resume from `backup_dir`: the multi-worker path.
 
     Keras 3's `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585);
     TensorFlow's documented custom loop does not. Every worker saves a
     checkpoint after every epoch (saving is collective): the chief into
     `backup_dir`, the others into their own directories.
+
+    The loss is `loss_fn(y, y_pred)` per example, averaged over the global
+    batch; or, where `replica_loss(x, y, y_pred)` is given (models whose
+    loss is not per example, like keras-hub's RetinaNet `compute_loss`), that
+    replica's mean loss, divided by the number of replicas.
 
     Returns:
         (first epoch run, list of per-epoch mean training losses).
@@ -231,9 +236,12 @@ def custom_loop_fit(model, loss_fn, train_ds, epochs, steps_per_epoch, global_ba
     def train_steps(iterator, steps):
         def step(x, y):
             with tf.GradientTape() as tape:
-                per_example = loss_fn(y, model(x, training=True))
-                loss = tf.nn.compute_average_loss(per_example,
-                                                  global_batch_size=global_batch_size)
+                y_pred = model(x, training=True)
+                if replica_loss is not None:
+                    loss = replica_loss(x, y, y_pred) / strategy.num_replicas_in_sync
+                else:
+                    loss = tf.nn.compute_average_loss(loss_fn(y, y_pred),
+                                                      global_batch_size=global_batch_size)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
