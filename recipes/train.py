@@ -175,6 +175,8 @@ def main(argv):
 
     if FLAGS.list:
         print(recipes.listing())
+        print(f"\n{len(recipes.DENSE_RECIPES)} segmentation and detection recipes: "
+              "python -m recipes.train_dense --list")
         return
     try:
         recipe, settings = check_flags()

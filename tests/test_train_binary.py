@@ -46,6 +46,7 @@ def test_list_shows_every_recipe():
     assert result.returncode == 0, result.stderr
     for name in recipes.RECIPES:
         assert name in result.stdout
+    assert "python -m recipes.train_dense --list" in result.stdout
 
 
 def test_small_recipe_trains_to_stated_accuracy_and_holds_norms(tmp_path):
