@@ -43,6 +43,8 @@ flags.DEFINE_float("lr", None, "Override the flavour's peak learning rate.")
 flags.DEFINE_float("alpha", None, "Override the fixnorm flavour's classifier norm.")
 flags.DEFINE_float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")
 flags.DEFINE_integer("eval_batches", None, "Score on this many validation batches only.")
+flags.DEFINE_string("backbone_weights", None, "A .weights.h5 file for the ResNet-50 inside the "
+                    "model (ImageNet weights, as in the paper); default: random weights.")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per loop.")
 
@@ -79,6 +81,8 @@ def check_flags():
         if len(size) != 2 or min(size) < 1:
             raise UsageError(f"--image_size must be H,W (two positive integers), got "
                              f"{','.join(FLAGS.image_size)}")
+    if FLAGS.backbone_weights and not os.path.isfile(FLAGS.backbone_weights):
+        raise UsageError(f"--backbone_weights {FLAGS.backbone_weights} is not a file")
     if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
         raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
                          "choose another --model_dir")
@@ -109,6 +113,8 @@ def train(recipe, settings, size):
     lr = FLAGS.lr or settings.lr
     with strategy.scope():
         model = experiment.build_model(recipe, size)
+        if FLAGS.backbone_weights:  # a resumed run then restores its own state over them
+            experiment.load_backbone_weights(model, FLAGS.backbone_weights)
         schedule = training.iteration_schedule(lr, iterations, recipe.warmup_iterations,
                                                recipe.schedule)
         fixnorm = FLAGS.flavour == "fixnorm"

@@ -203,3 +203,17 @@ def test_score_gives_100_for_perfect_answers(tmp_path):
 def test_load_data_needs_a_data_dir():
     with pytest.raises(ValueError, match="needs --data_dir"):
         dense_experiment.load_data(recipes.get("coco_retinanet_90k"), 2)
+
+
+def test_backbone_weights_load_into_the_resnet_inside(deeplab, tmp_path):
+    path = str(tmp_path / "resnet.weights.h5")
+    deeplab.backbone.image_encoder.save_weights(path)
+    keras.utils.set_random_seed(1)
+    other = dense.deeplab_v3(19, (64, 64, 3))
+    first = other.backbone.image_encoder.trainable_variables[0]
+    assert not np.allclose(first.numpy(), deeplab.backbone.image_encoder.trainable_variables[0])
+    dense_experiment.load_backbone_weights(other, path)
+    for a, b in zip(other.backbone.image_encoder.weights, deeplab.backbone.image_encoder.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="is not a file"):
+        dense_experiment.load_backbone_weights(other, str(tmp_path / "missing.weights.h5"))

@@ -125,6 +125,9 @@ def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper
      "recipes.train_dense", "--image_size must be H,W"),
     (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR"],
      "recipes.train_dense", "needs --data_dir"),
+    (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR",
+      "--backbone_weights=/nonexistent/resnet.weights.h5"],
+     "recipes.train_dense", "--backbone_weights /nonexistent/resnet.weights.h5 is not a file"),
 ])
 def test_bad_input_is_one_error_line(flags, module, message, tmp_path):
     flags = [f.replace("MODEL_DIR", str(tmp_path / "m")) for f in flags]

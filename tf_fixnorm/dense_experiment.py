@@ -8,6 +8,7 @@ and the tuner (many trials) build their runs here. Needs keras-hub
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -92,6 +93,19 @@ def build_model(recipe, image_size_override=None):
 
     return dense.build(recipe.model, recipe.num_classes,
                        image_size(recipe, image_size_override) + (3,), backbone=recipe.backbone)
+
+
+def load_backbone_weights(model, path):
+    """Load ImageNet (or any) weights into the ResNet-50 inside `model`.
+
+    `path` is a Keras ``.weights.h5`` file saved from a keras-hub
+    ``ResNetBackbone`` of the same configuration (`models.dense.resnet50_backbone`).
+    The paper's segmentation and detection runs start from ImageNet weights.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"backbone weights {path!r} is not a file: give a .weights.h5 file "
+                         "saved from tf_fixnorm.models.dense.resnet50_backbone(...)")
+    model.backbone.image_encoder.load_weights(path)
 
 
 def _at_size(model, recipe, size):

@@ -4,7 +4,7 @@
 keras-hub's ``DeepLabV3ImageSegmenter`` and ``RetinaNetObjectDetector`` on a
 ResNet-50 backbone built from its configuration: random initial weights,
 nothing downloaded (the paper's runs start from ImageNet weights; load them
-with ``model.backbone.load_weights`` if you have them locally).
+with ``model.backbone.image_encoder.load_weights`` if you have them locally).
 
 keras-hub is an optional extra (``pip install 'tf_fixnorm[dense]'``); this
 module imports it only when a builder is called.
