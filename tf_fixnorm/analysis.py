@@ -200,13 +200,13 @@ def _sample_roles(model, sample, kernels, logits_outputs, covered):
     if logits_outputs is None:  # subclassed model: names known only now
         names = {n for ids in moved.values() for n in ids}
         logits_outputs = {n for n in names if not REGRESSION_OUTPUT.search(n)}
-    rank = {id(layer): i for i, layer in enumerate(order)}
+    call_rank = {id(layer): i for i, layer in enumerate(order)}
     for output in sorted(logits_outputs - covered):
-        candidates = [(rank.get(id(layer), -1), variable) for variable, layer in kernels
+        candidates = [(call_rank.get(id(layer), -1), variable) for variable, layer in kernels
                       if output in moved[id(variable)] and decided[id(variable)][0] == OTHER]
-        last = max((rank for rank, _ in candidates), default=None)
-        for rank, variable in candidates:  # every kernel of that layer (separable convs)
-            if rank == last:
+        last = max((position for position, _ in candidates), default=None)
+        for position, variable in candidates:  # every kernel of that layer (separable convs)
+            if position == last:
                 decided[id(variable)] = (CLASSIFIER, f"last kernel layer before output "
                                          f"'{output}'; " + decided[id(variable)][1])
     return decided
