@@ -74,13 +74,9 @@ def check_flags():
             raise UsageError(f"--{name} must be >= 1, got {value}")
     size = None
     if FLAGS.image_size:
-        try:
-            size = tuple(int(s) for s in FLAGS.image_size)
-        except ValueError:
-            size = ()
-        if len(size) != 2 or min(size) < 1:
-            raise UsageError(f"--image_size must be H,W (two positive integers), got "
-                             f"{','.join(FLAGS.image_size)}")
+        from tf_fixnorm.dense_experiment import parse_image_size
+
+        size = parse_image_size(FLAGS.image_size)
     if FLAGS.backbone_weights and not os.path.isfile(FLAGS.backbone_weights):
         raise UsageError(f"--backbone_weights {FLAGS.backbone_weights} is not a file")
     if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):

@@ -32,6 +32,18 @@ class DenseData:
     num_classes: int
 
 
+def parse_image_size(values):
+    """(height, width) from a flag's list of strings, or a ValueError."""
+    try:
+        size = tuple(int(v) for v in values)
+    except ValueError:
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"--image_size must be H,W (two positive integers), got "
+                         f"{','.join(values)}")
+    return size
+
+
 def image_size(recipe, override=None):
     """(height, width): ``override`` (an int or a pair) or the recipe's."""
     size = override or recipe.image_size

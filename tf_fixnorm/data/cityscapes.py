@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fixnorm.data.augment import check_positive_int, normalize
-from tf_fixnorm.data.tfds_local import import_tfds, load_local_builder
+from tf_fixnorm.data.tfds_local import check_split, import_tfds, load_local_builder
 
 CITYSCAPES_NAME = "cityscapes/semantic_segmentation"
 IMAGE_KEY = "image_left"
@@ -123,11 +123,7 @@ def read_local_split(data_dir, name: str | None, split: str, features, training:
     """
     tfds = import_tfds()
     builder = load_local_builder(data_dir, name)
-    splits = sorted(builder.info.splits.keys())
-    base_split = str(split).split("[")[0].split("+")[0].strip()
-    if base_split not in splits:
-        raise ValueError(f"unknown split {split!r} of TFDS dataset {builder.info.name!r}: "
-                         f"use one of {', '.join(splits)}")
+    check_split(builder, split)
     available = builder.info.features
     missing = [key for key in features if key not in available]
     if missing:

@@ -30,6 +30,17 @@ INSTALL_HINT = ("tensorflow_datasets is not installed: pip install tensorflow-da
                 "(needed only for the TFDS pipeline)")
 
 
+def check_split(builder, split):
+    """The split's base name ("train" of "train[:10%]"); a ValueError naming
+    the available splits if it is not one of `builder`'s."""
+    splits = sorted(builder.info.splits.keys())
+    base_split = str(split).split("[")[0].split("+")[0].strip()
+    if base_split not in splits:
+        raise ValueError(f"unknown split {split!r} of TFDS dataset {builder.info.name!r}: "
+                         f"use one of {', '.join(splits)}")
+    return base_split
+
+
 def import_tfds():
     """Import ``tensorflow_datasets`` or raise ``ImportError`` saying how to install it."""
     try:
@@ -115,11 +126,7 @@ def make_tfds_dataset(
     check_positive_int("batch_size", batch_size)
     tfds = import_tfds()
     builder = load_local_builder(data_dir, name)
-    splits = sorted(builder.info.splits.keys())
-    base_split = str(split).split("[")[0].split("+")[0].strip()
-    if base_split not in splits:
-        raise ValueError(f"unknown split {split!r} of TFDS dataset {builder.info.name!r}: "
-                         f"use one of {', '.join(splits)}")
+    base_split = check_split(builder, split)
     features = builder.info.features
     for key, kind in ((image_key, "image"), (label_key, "label")):
         if key not in features:

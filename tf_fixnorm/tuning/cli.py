@@ -108,14 +108,9 @@ def check_flags():
         if not is_dense(recipe):
             raise UsageError("--image_size applies to segmentation and detection recipes; "
                              f"{recipe.name} is a classification recipe")
-        try:
-            size = tuple(int(v) for v in FLAGS.image_size)
-        except ValueError:
-            size = ()
-        if len(size) != 2 or min(size) < 1:
-            raise UsageError(f"--image_size must be H,W (two positive integers), got "
-                             f"{','.join(FLAGS.image_size)}")
-        recipe = dataclasses.replace(recipe, image_size=size)
+        from tf_fixnorm.dense_experiment import parse_image_size
+
+        recipe = dataclasses.replace(recipe, image_size=parse_image_size(FLAGS.image_size))
     if is_dense(recipe) and FLAGS.objective == "val_accuracy":
         raise UsageError(f"{recipe.name} is a {recipe.task} recipe: use --objective=val_metric "
                          f"({recipe.metric}) or val_loss")
