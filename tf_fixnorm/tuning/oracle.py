@@ -9,7 +9,8 @@ Everything the search needs is rebuilt from the oracle's trials on every
 call (the stage each trial belongs to is the only extra state, saved with
 the oracle), so a tuner killed and restarted on the same directory goes on
 where it stopped: finished trials are kept and not re-run, and the trial that
-was running when it died is run again (keras-tuner's retry queue).
+was running when it died is run again (keras-tuner's retry queue). The
+state files are written atomically (`tf_fixnorm.tuning.state`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tf_fixnorm.tuning import search
+from tf_fixnorm.tuning.state import DurableState
 
 LR_STAGE, ALPHA_STAGE = "lr", "alpha"
 _DONE = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
-class FixNormTuneOracle(keras_tuner.Oracle):
+class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
     """Two-stage search over the learning rate, then the classifier norm alpha.
 
     Works with any keras-tuner `Tuner` whose hypermodel reads the two values

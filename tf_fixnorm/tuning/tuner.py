@@ -8,19 +8,20 @@
   final weights are saved once, so `get_best_models()` works;
 - a worker told to wait (IDLE: the stage's next points depend on trials
   still running) sleeps a moment before asking again instead of spinning.
-It also calls ``on_result(record)`` after every finished trial, which the CLI
+Its state files survive a kill (`tf_fixnorm.tuning.state`). It also calls
+``on_result(record)`` after every finished trial, which the CLI
 uses for its live line.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
+from tf_fixnorm.tuning import state
 from tf_fixnorm.tuning.hypermodel import METHODS, SEARCHED
 from tf_fixnorm.tuning.oracle import FixNormTuneOracle
 
@@ -41,15 +42,13 @@ def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1
         return fixnorm
     budget = max_trials or fixnorm.max_trials
     if method == "bo_wd":
-        return keras_tuner.oracles.BayesianOptimizationOracle(
+        return state.BayesianOptimizationOracle(
             objective=objective, max_trials=budget, num_initial_points=bo_initial_points,
             seed=seed)
     if method == "random":
-        return keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=budget,
-                                                      seed=seed)
+        return state.RandomSearchOracle(objective=objective, max_trials=budget, seed=seed)
     if method == "reference":
-        return keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=1,
-                                                      seed=seed)
+        return state.RandomSearchOracle(objective=objective, max_trials=1, seed=seed)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -130,9 +129,21 @@ class RecipeTuner(keras_tuner.Tuner):
             model = self._try_build(hp)
             results.append(self.hypermodel.fit(hp, model))
         model.save_weights(self._get_checkpoint_fname(trial.trial_id))
-        with open(self._get_build_config_fname(trial.trial_id), "w", encoding="utf-8") as f:
-            json.dump(model.get_build_config(), f)
+        state.write_state(self._get_build_config_fname(trial.trial_id), model.get_build_config())
         return results
+
+    # keras-tuner writes its state files in place; ours are atomic (see
+    # `tf_fixnorm.tuning.state`), and an unreadable one is named in the error.
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        state.write_state(self._get_tuner_fname(), self.get_state())
+
+    def reload(self):
+        if not self._is_worker():
+            self.oracle.reload()
+        self.set_state(state.read_json(self._get_tuner_fname(),
+                                       "Pass --overwrite to start the search afresh."))
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
