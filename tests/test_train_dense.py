@@ -3,28 +3,22 @@
 import json
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
+from tests.binaries import (ROOT, clean_env, error_lines, kill_after_backup,  # noqa: E402
+                            read_metrics, run_together, worker_environments)
 from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEG = ["--recipe=cityscapes_deeplab_v3_40k", "--image_size=32,64", "--global_batch_size=2",
        "--steps_per_loop=1", "--verbose=2"]
 DET = ["--image_size=128,128", "--global_batch_size=2",
        "--steps_per_loop=1", "--verbose=2"]
 
 
-def env():
-    environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-    environment.pop("TF_CONFIG", None)
-    return environment
 
 
 def command(*flags, module="recipes.train_dense"):
@@ -32,17 +26,8 @@ def command(*flags, module="recipes.train_dense"):
 
 
 def run(*flags, module="recipes.train_dense", timeout=300):
-    return subprocess.run(command(*flags, module=module), cwd=ROOT, env=env(),
+    return subprocess.run(command(*flags, module=module), cwd=ROOT, env=clean_env(),
                           capture_output=True, text=True, timeout=timeout)
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
-
-
-def metrics(model_dir):
-    with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="module")
@@ -57,33 +42,12 @@ def test_killed_segmentation_run_resumes_and_scores_miou(data_dir, tmp_path):
     model_dir = str(tmp_path / "seg")
     flags = [*SEG, "--flavour=fixnorm", "--iterations=3", f"--data_dir={data_dir}",
              f"--model_dir={model_dir}"]
-    metadata = os.path.join(model_dir, "backup", "training_metadata.json")
-    process = subprocess.Popen(command(*flags), cwd=ROOT, env=env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline:
-            if os.path.exists(metadata):
-                try:
-                    with open(metadata, encoding="utf-8") as f:
-                        if json.load(f)["epoch"] >= 1:
-                            break
-                except (ValueError, OSError):
-                    pass  # being written
-            assert process.poll() is None, "finished before it could be killed"
-            time.sleep(0.05)
-        else:
-            pytest.fail("no backup after 240 s")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_after_backup(command(*flags), model_dir, epoch=1, timeout=240)
     assert not os.path.exists(os.path.join(model_dir, "metrics.json"))
     result = run(*flags)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming from iteration" in result.stdout
-    m = metrics(model_dir)
+    m = read_metrics(model_dir)
     assert m["resumed_from_iteration"] >= 1 and m["iterations"] == 3
     assert len(m["history"]["loss"]) == 3 - m["resumed_from_iteration"]
     assert m["metric_name"] == "mIoU" and 0 <= m["metric"] <= 100 and m["paper"] == 79.4
@@ -104,7 +68,7 @@ def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper
     result = run(*DET, f"--recipe={recipe}", f"--flavour={flavour}", "--iterations=2",
                  f"--data_dir={data_dir}", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    m = metrics(model_dir)
+    m = read_metrics(model_dir)
     assert m["metric_name"] == "AP" and m["recipe"] == recipe
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"} <= set(m["evaluation"])
     assert f"paper: {paper}" in result.stdout
@@ -160,33 +124,12 @@ def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
 
 
 def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_path):
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     model_dir = str(tmp_path / "mw")
     flags = [*SEG, "--flavour=fixnorm", "--strategy=multi_worker", "--iterations=2",
              f"--data_dir={data_dir}", f"--model_dir={model_dir}"]
-    workers = []
-    for index in range(2):
-        environment = env()
-        environment["TF_CONFIG"] = json.dumps({"cluster": cluster,
-                                               "task": {"type": "worker", "index": index}})
-        workers.append(subprocess.Popen(command(*flags), cwd=ROOT, env=environment, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    outputs = []
-    try:
-        for worker in workers:
-            outputs.append(worker.communicate(timeout=300)[0])
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    for worker, out in zip(workers, outputs):
-        assert worker.returncode == 0, out[-3000:]
-    chief, other = metrics(model_dir), metrics(os.path.join(model_dir, "worker_1"))
+    for returncode, out in run_together(command(*flags), worker_environments(2), timeout=300):
+        assert returncode == 0, out[-3000:]
+    chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
     assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
     assert all(math.isfinite(x) for x in chief["history"]["loss"])
     assert chief["weights_sha256"] == other["weights_sha256"]

@@ -4,14 +4,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.binaries import ROOT, clean_env, free_ports, run_together
+
 # One epoch of 3 steps: seconds per trial, enough to exercise the machinery.
 FAST = ["--recipe=digits_tune", "--epochs=1", "--steps_per_epoch=3"]
 LIVE = re.compile(r"^\[(\w+) seed (\d+)\] trial (\d+) ")
@@ -21,17 +20,9 @@ def command(*flags):
     return [sys.executable, os.path.join(ROOT, "tools", "tune.py"), *flags]
 
 
-def env(**extra):
-    environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
-        environment.pop(name, None)
-    environment.update(extra)
-    return environment
-
-
 def run(*flags, timeout=300, **extra_env):
-    return subprocess.run(command(*flags), cwd=ROOT, env=env(**extra_env), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(command(*flags), cwd=ROOT, env=clean_env(**extra_env),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def live_lines(stdout):
@@ -63,7 +54,9 @@ def test_compare_prints_trials_table_and_plots(tmp_path):
         assert set(run_record["trials"][0]["values"]) == names[run_record["method"]]
     fixnorm = r["runs"][0]["trials"]
     assert [t["stage"] for t in fixnorm] == ["lr"] * 3
-    assert fixnorm[0]["values"] == {"lr": 0.2, "alpha": 1.0}  # the reference lr starts it
+    # The recipe's reference lr and fixnorm alpha start it.
+    assert fixnorm[0]["values"] == {"lr": 0.2, "alpha": 4.0}
+    assert (r["lr_start"], r["alpha_start"]) == (0.2, 4.0)
     # The summary table: one row per method, and the plots' paths.
     assert re.search(r"^fixnorm\s+2\s+\d\.\d{4} \+- \d\.\d{4}", result.stdout, re.M)
     assert re.search(r"^random\s+2\s+", result.stdout, re.M)
@@ -100,7 +93,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, flags, message
 def test_killed_search_resumes_without_losing_or_rerunning_trials(tmp_path):
     out = str(tmp_path / "t")
     flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
-    process = subprocess.Popen(command(*flags), cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+    process = subprocess.Popen(command(*flags), cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     finished = []
     try:
@@ -141,33 +134,17 @@ def test_killed_search_resumes_without_losing_or_rerunning_trials(tmp_path):
     assert len(set(values)) == len(values)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     out = str(tmp_path / "t")
     flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
-    common = dict(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()))
-    chief = subprocess.Popen(command(*flags), cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True,
-                             env=env(KERASTUNER_TUNER_ID="chief", **common))
-    workers = [subprocess.Popen(command(*flags), cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                env=env(KERASTUNER_TUNER_ID=f"tuner{i}", **common))
-               for i in range(2)]
-    processes = [chief, *workers]
-    deadline = time.monotonic() + 240
-    try:
-        outputs = [p.communicate(timeout=max(1, deadline - time.monotonic()))[0]
-                   for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
-    assert all(p.returncode == 0 for p in processes), "\n---\n".join(o[-2000:] for o in outputs)
+    common = dict(KERASTUNER_ORACLE_IP="127.0.0.1",
+                  KERASTUNER_ORACLE_PORT=str(free_ports(1)[0]))
+    finished = run_together(command(*flags), [
+        clean_env(KERASTUNER_TUNER_ID=tuner_id, **common)
+        for tuner_id in ("chief", "tuner0", "tuner1")], timeout=240)
+    outputs = [text for _, text in finished]
+    assert all(returncode == 0 for returncode, _ in finished), \
+        "\n---\n".join(text[-2000:] for text in outputs)
     ran = [sorted(int(n) for _, _, n in live_lines(o)) for o in outputs[1:]]
     assert all(ran), f"each worker should run trials, got {ran}"
     every = sorted(ran[0] + ran[1])
@@ -175,3 +152,19 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     trials = results(out)["runs"][0]["trials"]
     assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials)
     assert "within 0.0020" in outputs[0]
+
+
+@pytest.mark.parametrize("given, expected", [({}, 4.0), ({"alpha_start": 0.5}, 0.5)])
+def test_alpha_start_defaults_to_the_recipes_alpha(given, expected):
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from tf_fixnorm import recipes
+    from tf_fixnorm.tuning import cli
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS(["fixnorm-tune"])
+    assert recipes.get("digits_tune").fixnorm.alpha == 4.0
+    with flagsaver.flagsaver(recipe="digits_tune", **given):
+        _, _, _, _, (lr_start, alpha_start) = cli.check_flags()
+    assert (lr_start, alpha_start) == (0.2, expected)

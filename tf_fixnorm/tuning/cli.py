@@ -54,7 +54,8 @@ flags.DEFINE_list("weight_decay_range", ["1e-6", "1e-2"], "Lowest,highest couple
                   "lambda searched (bo_wd, random).")
 flags.DEFINE_float("lr_start", None, "FixNorm-tune's first lr (default: the recipe's "
                    "reference lr, the usual starting point).")
-flags.DEFINE_float("alpha_start", 1.0, "FixNorm-tune's alpha in stage 1, where stage 2 starts.")
+flags.DEFINE_float("alpha_start", None, "FixNorm-tune's alpha in stage 1, where stage 2 "
+                   "starts (default: the recipe's fixnorm alpha; 1 if it has none).")
 flags.DEFINE_integer("bo_initial_points", 3, "Random trials before BO fits its model.")
 flags.DEFINE_float("margin", 0.002, "Report trials needed to come within this of the best "
                    "score any method found.")
@@ -145,10 +146,13 @@ def check_flags():
     lr_start = FLAGS.lr_start or (recipe.reference or recipe.fixnorm).lr
     if not ranges.lr[0] <= lr_start <= ranges.lr[1]:
         raise UsageError(f"--lr_start {lr_start} is outside --lr_range {ranges.lr}")
-    if not ranges.alpha[0] <= FLAGS.alpha_start <= ranges.alpha[1]:
-        raise UsageError(f"--alpha_start {FLAGS.alpha_start} is outside --alpha_range "
+    # Stage 1 compares lrs at this alpha; at a poor alpha the scores are low
+    # and noisy and stage 1 can pick a bad lr (BENCHMARKS.md, MNIST subset).
+    alpha_start = FLAGS.alpha_start or (recipe.fixnorm.alpha if recipe.fixnorm else 1.0)
+    if not ranges.alpha[0] <= alpha_start <= ranges.alpha[1]:
+        raise UsageError(f"--alpha_start {alpha_start} is outside --alpha_range "
                          f"{ranges.alpha}")
-    return recipe, methods, seeds, ranges, lr_start
+    return recipe, methods, seeds, ranges, (lr_start, alpha_start)
 
 
 def is_dense(recipe):
@@ -187,7 +191,7 @@ def distributed_role():
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
-def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, direction):
+def run_search(recipe, data, steps, method, seed, ranges, starts, out_dir, direction):
     """One method, one seed: search (or resume), print live lines; the run record."""
     import keras_tuner
 
@@ -204,7 +208,7 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
         model = hm.RecipeHyperModel(recipe, data, method, steps, **options)
     objective = keras_tuner.Objective(objective_name(recipe), direction)
     oracle = make_oracle(method, ranges, objective, max_trials=FLAGS.max_trials, seed=seed,
-                         lr_start=lr_start, alpha_start=FLAGS.alpha_start,
+                         lr_start=starts[0], alpha_start=starts[1],
                          bo_initial_points=FLAGS.bo_initial_points)
     run = {"method": method, "seed": seed, "trials": []}
 
@@ -227,7 +231,7 @@ def run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir, dir
     return run
 
 
-def tune(recipe, methods, seeds, ranges, lr_start):
+def tune(recipe, methods, seeds, ranges, starts):
     from tf_fixnorm.tuning import report
 
     role = distributed_role()
@@ -245,13 +249,13 @@ def tune(recipe, methods, seeds, ranges, lr_start):
                    f"Python {platform.python_version()}",
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "epochs": FLAGS.epochs or getattr(recipe, "epochs", 1), "steps_per_epoch": steps,
-        "global_batch_size": batch,
+        "global_batch_size": batch, "lr_start": starts[0], "alpha_start": starts[1],
     }
     results_path = os.path.join(out_dir, "results.json")
     for seed in seeds:
         for method in methods:
             print(f"== {recipe.name}: {method}, seed {seed} ==", flush=True)
-            run = run_search(recipe, data, steps, method, seed, ranges, lr_start, out_dir,
+            run = run_search(recipe, data, steps, method, seed, ranges, starts, out_dir,
                              direction)
             if run is None:
                 continue
