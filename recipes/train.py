@@ -26,6 +26,9 @@ import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
+from recipes import run_flags  # noqa: E402
+from recipes.run_flags import UsageError  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("list", False, "List every recipe and exit.")
 flags.DEFINE_string("recipe", None, "Recipe name (see --list).")
@@ -56,34 +59,16 @@ flags.DEFINE_integer("logical_cpus", 0,
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per epoch.")
 
 
-class UsageError(ValueError):
-    """Bad input: reported as one line."""
-
-
 def check_flags():
     from tf_fixnorm import recipes
 
-    if FLAGS.recipe is None:
-        raise UsageError("--recipe is required (python -m recipes.train --list shows them)")
+    run_flags.check_run(FLAGS, "recipes.train", positive=("lr", "alpha", "weight_decay"),
+                        counts=("epochs", "global_batch_size", "steps_per_epoch"))
     recipe = recipes.get(FLAGS.recipe)
     if isinstance(recipe, recipes.DenseRecipe):
         raise UsageError(f"{recipe.name} is a {recipe.task} recipe: run it with "
                          "python -m recipes.train_dense")
-    if not FLAGS.model_dir:
-        raise UsageError("--model_dir is required")
-    for name in ("lr", "alpha", "weight_decay"):
-        value = getattr(FLAGS, name)
-        if value is not None and not value > 0:
-            raise UsageError(f"--{name} must be > 0, got {value}")
-    for name in ("epochs", "global_batch_size", "steps_per_epoch"):
-        value = getattr(FLAGS, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name} must be >= 1, got {value}")
-    settings = recipe.settings(FLAGS.flavour)
-    if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
-        raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
-                         "choose another --model_dir")
-    return recipe, settings
+    return recipe, recipe.settings(FLAGS.flavour)
 
 
 def load_data(recipe, global_batch_size):

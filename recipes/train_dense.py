@@ -23,6 +23,9 @@ import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
+from recipes import run_flags  # noqa: E402
+from recipes.run_flags import UsageError  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("list", False, "List the segmentation and detection recipes and exit.")
 flags.DEFINE_string("recipe", None, "Recipe name (see --list).")
@@ -49,29 +52,16 @@ flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per loop.")
 
 
-class UsageError(ValueError):
-    """Bad input: reported as one line."""
-
-
 def check_flags():
     from tf_fixnorm import recipes
 
-    if FLAGS.recipe is None:
-        raise UsageError("--recipe is required (python -m recipes.train_dense --list)")
+    run_flags.check_run(FLAGS, "recipes.train_dense", positive=("lr", "alpha", "weight_decay"),
+                        counts=("iterations", "steps_per_loop", "global_batch_size",
+                                "eval_batches"))
     recipe = recipes.get(FLAGS.recipe)
     if not isinstance(recipe, recipes.DenseRecipe):
         raise UsageError(f"{recipe.name} is a classification recipe: run it with "
                          "python -m recipes.train")
-    if not FLAGS.model_dir:
-        raise UsageError("--model_dir is required")
-    for name in ("lr", "alpha", "weight_decay"):
-        value = getattr(FLAGS, name)
-        if value is not None and not value > 0:
-            raise UsageError(f"--{name} must be > 0, got {value}")
-    for name in ("iterations", "steps_per_loop", "global_batch_size", "eval_batches"):
-        value = getattr(FLAGS, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name} must be >= 1, got {value}")
     size = None
     if FLAGS.image_size:
         from tf_fixnorm.dense_experiment import parse_image_size
@@ -79,9 +69,6 @@ def check_flags():
         size = parse_image_size(FLAGS.image_size)
     if FLAGS.backbone_weights and not os.path.isfile(FLAGS.backbone_weights):
         raise UsageError(f"--backbone_weights {FLAGS.backbone_weights} is not a file")
-    if os.path.exists(os.path.join(FLAGS.model_dir, "metrics.json")):
-        raise UsageError(f"{FLAGS.model_dir} already holds a finished run (metrics.json): "
-                         "choose another --model_dir")
     return recipe, recipe.settings(FLAGS.flavour), size
 
 
