@@ -48,8 +48,18 @@ flags.DEFINE_float("weight_decay", None, "Override the reference flavour's coupl
 flags.DEFINE_integer("eval_batches", None, "Score on this many validation batches only.")
 flags.DEFINE_string("backbone_weights", None, "A .weights.h5 file for the ResNet-50 inside the "
                     "model (ImageNet weights, as in the paper); default: random weights.")
+flags.DEFINE_bool("sync_batch_norm", None, "BatchNorm statistics over all replicas (default: "
+                  "the recipe's, on for Cityscapes as in mmseg; off under multi_worker).")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per loop.")
+
+
+# Measured with TF 2.21 on two CPU workers: with synchronized BN in the
+# custom loop both workers train identically, then one never returns from
+# the loop (it hangs in TensorFlow after its last step) while the other exits.
+MULTI_WORKER_SYNC_BN = ("--sync_batch_norm is not supported with --strategy=multi_worker (a "
+                        "worker hangs after training with TF 2.21): use --strategy=mirrored on "
+                        "one machine, or --sync_batch_norm=false")
 
 
 def check_flags():
@@ -69,6 +79,8 @@ def check_flags():
         size = parse_image_size(FLAGS.image_size)
     if FLAGS.backbone_weights and not os.path.isfile(FLAGS.backbone_weights):
         raise UsageError(f"--backbone_weights {FLAGS.backbone_weights} is not a file")
+    if FLAGS.sync_batch_norm and FLAGS.strategy == "multi_worker":
+        raise UsageError(MULTI_WORKER_SYNC_BN)
     return recipe, recipe.settings(FLAGS.flavour), size
 
 
@@ -94,8 +106,13 @@ def train(recipe, settings, size):
     data = experiment.load_data(recipe, global_batch, seed=FLAGS.seed, data_dir=FLAGS.data_dir,
                                 tfds_name=FLAGS.tfds_name, image_size_override=size)
     lr = FLAGS.lr or settings.lr
+    sync_batch_norm = FLAGS.sync_batch_norm
+    if sync_batch_norm is None and FLAGS.strategy == "multi_worker" and recipe.sync_batch_norm:
+        sync_batch_norm = False
+        print("note: BatchNorm statistics stay per worker: synchronized BN hangs a worker "
+              "under --strategy=multi_worker (TF 2.21)", flush=True)
     with strategy.scope():
-        model = experiment.build_model(recipe, size)
+        model = experiment.build_model(recipe, size, sync_batch_norm=sync_batch_norm)
         if FLAGS.backbone_weights:  # a resumed run then restores its own state over them
             experiment.load_backbone_weights(model, FLAGS.backbone_weights)
         schedule = training.iteration_schedule(lr, iterations, recipe.warmup_iterations,
@@ -135,6 +152,8 @@ def train(recipe, settings, size):
         "recipe": recipe.name, "task": recipe.task, "flavour": FLAGS.flavour,
         "iterations": iterations, "steps_per_loop": loop, "resumed_from_iteration": start * loop,
         "global_batch_size": global_batch, "replicas": strategy.num_replicas_in_sync,
+        "sync_batch_norm": any(getattr(layer, "synchronized", False)
+                               for layer in model._flatten_layers()),
         "lr": lr, "schedule": recipe.schedule,
         "alpha": getattr(found, "alpha", None),
         "weight_decay": getattr(model.optimizer, "l2", None),

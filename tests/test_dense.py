@@ -217,3 +217,18 @@ def test_backbone_weights_load_into_the_resnet_inside(deeplab, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="is not a file"):
         dense_experiment.load_backbone_weights(other, str(tmp_path / "missing.weights.h5"))
+
+
+def _norms(model):
+    return [layer for layer in model._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def test_cityscapes_models_synchronize_batch_norm_as_mmseg_does():
+    seg = recipes.get("cityscapes_deeplab_v3_40k")
+    assert seg.sync_batch_norm and not recipes.get("coco_retinanet_90k").sync_batch_norm
+    model = dense_experiment.build_model(seg, (64, 64))
+    norms = _norms(model)
+    assert len(norms) > 50 and all(layer.synchronized for layer in norms)
+    plain = dense_experiment.build_model(seg, (64, 64), sync_batch_norm=False)
+    assert not any(layer.synchronized for layer in _norms(plain))

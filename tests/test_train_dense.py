@@ -49,6 +49,7 @@ def test_killed_segmentation_run_resumes_and_scores_miou(data_dir, tmp_path):
     assert "resuming from iteration" in result.stdout
     m = read_metrics(model_dir)
     assert m["resumed_from_iteration"] >= 1 and m["iterations"] == 3
+    assert m["sync_batch_norm"]  # the Cityscapes recipes' default
     assert len(m["history"]["loss"]) == 3 - m["resumed_from_iteration"]
     assert m["metric_name"] == "mIoU" and 0 <= m["metric"] <= 100 and m["paper"] == 79.4
     assert len(m["evaluation"]["per_class_iou"]) == 19
@@ -72,6 +73,7 @@ def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper
     assert m["metric_name"] == "AP" and m["recipe"] == recipe
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"} <= set(m["evaluation"])
     assert f"paper: {paper}" in result.stdout
+    assert not m["sync_batch_norm"]  # COCO recipes keep per-replica BN
     if flavour == "reference":
         assert m["weight_decay"] == pytest.approx(1e-4) and m["held_norms"] is None
         assert m["schedule"] == "step"
@@ -92,6 +94,8 @@ def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper
     (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR",
       "--backbone_weights=/nonexistent/resnet.weights.h5"],
      "recipes.train_dense", "--backbone_weights /nonexistent/resnet.weights.h5 is not a file"),
+    (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR", "--strategy=multi_worker",
+      "--sync_batch_norm"], "recipes.train_dense", "not supported with --strategy=multi_worker"),
 ])
 def test_bad_input_is_one_error_line(flags, module, message, tmp_path):
     flags = [f.replace("MODEL_DIR", str(tmp_path / "m")) for f in flags]
@@ -129,8 +133,11 @@ def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_pat
              f"--data_dir={data_dir}", f"--model_dir={model_dir}"]
     for returncode, out in run_together(command(*flags), worker_environments(2), timeout=300):
         assert returncode == 0, out[-3000:]
+        assert "BatchNorm statistics stay per worker" in out
     chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
     assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
+    # Synchronized BN hangs a worker under this strategy (train_dense's note).
+    assert not chief["sync_batch_norm"]
     assert all(math.isfinite(x) for x in chief["history"]["loss"])
     assert chief["weights_sha256"] == other["weights_sha256"]
     assert chief["metric"] == pytest.approx(other["metric"])

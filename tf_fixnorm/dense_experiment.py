@@ -98,13 +98,18 @@ def load_data(recipe, global_batch_size, seed=0, data_dir=None, tfds_name=None,
     raise ValueError(f"unknown dense dataset {recipe.dataset!r}")
 
 
-def build_model(recipe, image_size_override=None):
+def build_model(recipe, image_size_override=None, sync_batch_norm=None):
     """The recipe's keras-hub model at the training size (random weights,
-    nothing downloaded)."""
+    nothing downloaded); BatchNorm synchronized across replicas if
+    ``sync_batch_norm`` (default: the recipe's setting)."""
+    from tf_fixnorm import training
     from tf_fixnorm.models import dense
 
-    return dense.build(recipe.model, recipe.num_classes,
-                       image_size(recipe, image_size_override) + (3,), backbone=recipe.backbone)
+    model = dense.build(recipe.model, recipe.num_classes,
+                        image_size(recipe, image_size_override) + (3,), backbone=recipe.backbone)
+    if recipe.sync_batch_norm if sync_batch_norm is None else sync_batch_norm:
+        training.synchronize_batch_norm(model)
+    return model
 
 
 def load_backbone_weights(model, path):

@@ -175,6 +175,7 @@ class DenseRecipe:
     global_batch_size: int
     backbone: str
     warmup_iterations: int = 0
+    sync_batch_norm: bool = False  # BN statistics over all replicas
     notes: str = ""
 
     settings = Recipe.settings
@@ -183,10 +184,11 @@ class DenseRecipe:
 _CITYSCAPES = dict(source="Table 3", task="segmentation", model="deeplab_v3",
                    dataset="cityscapes", iterations=40_000, metric="mIoU", num_classes=19,
                    image_size=(512, 1024), global_batch_size=8, backbone="resnet50_d",
+                   sync_batch_norm=True,
                    reference=ReferenceSettings(0.01, 5e-4))
 _CITYSCAPES_NOTES = ("mmseg's Cityscapes setting (the seed names none): 512x1024 crops, batch 8, "
-                     "random scale 0.5-2 and flips; keras-hub DeepLabV3+ at stride 32, not "
-                     "mmseg's dilated stride 8")
+                     "synchronized BN, random scale 0.5-2 and flips; keras-hub DeepLabV3+ at "
+                     "stride 32, not mmseg's dilated stride 8")
 _COCO = dict(source="Table 4", task="detection", model="retinanet", dataset="coco",
              iterations=90_000, metric="AP", num_classes=80, image_size=(1024, 1024),
              global_batch_size=16, backbone="resnet50", warmup_iterations=500,
