@@ -140,3 +140,21 @@ def test_a_file_cut_short_by_an_older_version_is_named_in_the_error(tmp_path, wh
     assert path in message and "not valid JSON" in message
     assert ("Delete" in message) == (which == "trial")
     assert "--overwrite" in message
+
+
+@pytest.mark.parametrize("changed, hint", [
+    ({"alpha_start": 4.0}, "--alpha_start=1"),
+    ({"lr_start": 0.15}, "--lr_start=0.1"),
+])
+def test_a_search_resumed_from_other_start_points_is_refused(tmp_path, changed, hint):
+    oracle = opened(fixnorm, tmp_path)
+    for score in (0.5, 0.6):
+        finish(oracle, oracle.create_trial("tuner0"), score)
+
+    def other():
+        return FixNormTuneOracle(objective="val_accuracy", **{"lr_start": 0.1, **changed})
+
+    with pytest.raises(ValueError) as error:
+        opened(other, tmp_path)
+    assert hint in str(error.value) and "--overwrite" in str(error.value)
+    assert opened(fixnorm, tmp_path).trials  # the same starts still resume

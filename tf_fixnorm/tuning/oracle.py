@@ -15,6 +15,8 @@ state files are written atomically (`tf_fixnorm.tuning.state`).
 
 from __future__ import annotations
 
+import math
+
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
@@ -163,3 +165,35 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
     def set_state(self, state):
         super().set_state(state)
         self.stages = dict(state.get("fixnorm_tune_stages", {}))
+        self._check_resumed_trials_fit_the_grids()
+
+    def _check_resumed_trials_fit_the_grids(self):
+        """A resumed project must have been searched from the same start points.
+
+        Grid indices are nearest points, so trials from another start (say
+        ``alpha_start`` 1 where this oracle starts at 4) would be misread
+        silently; the first trial of stage 1 is at the starts it was run from.
+        """
+        def on(line, value):
+            return abs(math.log(value / line.value(line.index(value)))) < 1e-5
+
+        misfits = []
+        for trial_id, stage in self.stages.items():
+            if trial_id not in self.trials:
+                continue
+            values = self.trials[trial_id].hyperparameters.values
+            lr, alpha = values[self.lr_name], values[self.alpha_name]
+            fits = on(self.lr_search, lr) and (
+                math.isclose(alpha, self.alpha_search.start, rel_tol=1e-5)
+                if stage == LR_STAGE else on(self.alpha_search, alpha))
+            if not fits:
+                misfits.append(trial_id)
+        if misfits:
+            first = self.trials[self.start_order[0]].hyperparameters.values
+            raise ValueError(
+                f"{self._project_dir} holds a FixNorm-tune search started from lr "
+                f"{first[self.lr_name]:g} and alpha {first[self.alpha_name]:g}, not lr "
+                f"{self.lr_search.start:g} and alpha {self.alpha_search.start:g}: resume it "
+                f"with --lr_start={first[self.lr_name]:g} --alpha_start="
+                f"{first[self.alpha_name]:g} (and its --lr_range, --alpha_range), or start "
+                "afresh with --overwrite")
