@@ -84,6 +84,8 @@ class FixNorm(keras.optimizers.Optimizer):
             the classifier get the plain update) or "held" (each is held at
             its initial norm). Biases and normalization parameters are
             always free.
+            The three defaults are measured choices: on two tasks no other
+            option scored better (BENCHMARKS.md, "Design points settled").
         roles: dict variable path -> role, or an `Analysis`, instead of
             analysing `model`. Saved in the config, so a reloaded optimizer
             holds the same variables.
