@@ -39,14 +39,18 @@ from benchmarks.recipe_cost import (CALIBRATION_SOURCE, DEFAULT_UTILIZATION,  # 
                                     FLOPS_PER_MAC, count_macs, train_flops_per_example)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("recipes", [], "Recipes to estimate (default: every dense recipe).")
-flags.DEFINE_integer("gpus", 8, "GPUs the global batch is split over.")
-flags.DEFINE_float("peak_tflops", 312.0,
-                   "Peak TFLOP/s per GPU (312: A100 dense fp16/bf16 tensor cores).")
-flags.DEFINE_float("utilization", DEFAULT_UTILIZATION["dense"], "Assumed fraction of peak.")
-flags.DEFINE_list("image_size", None, "Override every recipe's size, H,W (tests).")
-flags.DEFINE_bool("crosscheck", True, "Also count keras.applications' ResNet50 both ways.")
-flags.DEFINE_string("json", None, "Write the rows and the command as JSON here.")
+
+
+def define_flags():
+    """The script's flags; defined only when it runs (tests import its functions)."""
+    flags.DEFINE_list("recipes", [], "Recipes to estimate (default: every dense recipe).")
+    flags.DEFINE_integer("gpus", 8, "GPUs the global batch is split over.")
+    flags.DEFINE_float("peak_tflops", 312.0,
+                       "Peak TFLOP/s per GPU (312: A100 dense fp16/bf16 tensor cores).")
+    flags.DEFINE_float("utilization", DEFAULT_UTILIZATION["dense"], "Assumed fraction of peak.")
+    flags.DEFINE_list("image_size", None, "Override every recipe's size, H,W (tests).")
+    flags.DEFINE_bool("crosscheck", True, "Also count keras.applications' ResNet50 both ways.")
+    flags.DEFINE_string("json", None, "Write the rows and the command as JSON here.")
 
 
 def forward_macs(model, image_shape):
@@ -161,4 +165,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -4,8 +4,9 @@ import os
 
 import numpy as np
 
+from tests.binaries import error_lines, read_metrics
 from tests.test_pipelines import _image, _jpeg, _write_split
-from tests.test_train_binary import error_lines, metrics, run
+from tests.test_train_binary import run
 
 FAST = ["--image_size=64", "--global_batch_size=4", "--steps_per_epoch=1", "--epochs=1",
         "--verbose=2"]
@@ -36,7 +37,7 @@ def test_resnet50_d_recipe_on_tfrecords_both_flavours(tmp_path):
         result = run("--recipe=resnet50_d_120", f"--flavour={flavour}", f"--data_dir={data_dir}",
                      f"--model_dir={model_dir}", *FAST)
         assert result.returncode == 0, result.stderr[-3000:]
-        m = metrics(model_dir)
+        m = read_metrics(model_dir)
         assert m["recipe"] == "resnet50_d_120" and len(m["history"]["loss"]) == 1
         assert np.isfinite(m["eval_loss"])
         if flavour == "fixnorm":
@@ -54,7 +55,7 @@ def test_starred_recipe_with_tricks_on_an_image_folder(tmp_path):
     result = run("--recipe=mobilenet_v2_x1.12_tricks_350", "--data_format=folder",
                  f"--data_dir={data_dir}", f"--model_dir={model_dir}", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
-    m = metrics(model_dir)
+    m = read_metrics(model_dir)
     assert np.isfinite(m["eval_loss"]) and 0.0 <= m["eval_accuracy"] <= 1.0
 
 
