@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tf_fixnorm-installed
-PYTEST_ARGS ?= -q --timeout=300 -n 2
+PYTEST_ARGS ?= -q --timeout=300 -n 2 --durations=15
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 TUNE_ARGS ?=
