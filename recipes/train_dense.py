@@ -107,10 +107,11 @@ def train(recipe, settings, size):
                                 tfds_name=FLAGS.tfds_name, image_size_override=size)
     lr = FLAGS.lr or settings.lr
     sync_batch_norm = FLAGS.sync_batch_norm
-    if sync_batch_norm is None and FLAGS.strategy == "multi_worker" and recipe.sync_batch_norm:
-        sync_batch_norm = False
-        print("note: BatchNorm statistics stay per worker: synchronized BN hangs a worker "
-              "under --strategy=multi_worker (TF 2.21)", flush=True)
+    if sync_batch_norm is None:  # the recipe's, except under multi_worker
+        sync_batch_norm = recipe.sync_batch_norm and FLAGS.strategy != "multi_worker"
+        if recipe.sync_batch_norm and not sync_batch_norm:
+            print("note: BatchNorm statistics stay per worker: synchronized BN hangs a worker "
+                  "under --strategy=multi_worker (TF 2.21)", flush=True)
     with strategy.scope():
         model = experiment.build_model(recipe, size, sync_batch_norm=sync_batch_norm)
         if FLAGS.backbone_weights:  # a resumed run then restores its own state over them
@@ -152,8 +153,7 @@ def train(recipe, settings, size):
         "recipe": recipe.name, "task": recipe.task, "flavour": FLAGS.flavour,
         "iterations": iterations, "steps_per_loop": loop, "resumed_from_iteration": start * loop,
         "global_batch_size": global_batch, "replicas": strategy.num_replicas_in_sync,
-        "sync_batch_norm": any(getattr(layer, "synchronized", False)
-                               for layer in model._flatten_layers()),
+        "sync_batch_norm": sync_batch_norm,
         "lr": lr, "schedule": recipe.schedule,
         "alpha": getattr(found, "alpha", None),
         "weight_decay": getattr(model.optimizer, "l2", None),

@@ -76,6 +76,7 @@ def test_compare_prints_trials_table_and_plots(tmp_path):
     (["--max_trials=0"], "--max_trials must be >= 1"),
     (["--lr_range=1,0.1"], "--lr_range must satisfy 0 < low < high"),
     (["--lr_start=100"], "outside --lr_range"),
+    (["--alpha_start=0"], "outside --alpha_range"),
     (["--recipe=efficientnet_b0_350", "--method=reference"], "has no reference settings"),
     (["--recipe=resnet50_d_120"], "needs --data_dir"),
 ])

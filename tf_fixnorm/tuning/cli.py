@@ -143,12 +143,15 @@ def check_flags():
     for method in methods:  # a recipe without reference settings cannot run these
         if method == "reference":
             recipe.settings("reference")
-    lr_start = FLAGS.lr_start or (recipe.reference or recipe.fixnorm).lr
+    # Given values are checked, even 0: only an absent flag takes the recipe's.
+    lr_start = FLAGS.lr_start if FLAGS.lr_start is not None else (
+        recipe.reference or recipe.fixnorm).lr
     if not ranges.lr[0] <= lr_start <= ranges.lr[1]:
         raise UsageError(f"--lr_start {lr_start} is outside --lr_range {ranges.lr}")
     # Stage 1 compares lrs at this alpha; at a poor alpha the scores are low
     # and noisy and stage 1 can pick a bad lr (BENCHMARKS.md, MNIST subset).
-    alpha_start = FLAGS.alpha_start or (recipe.fixnorm.alpha if recipe.fixnorm else 1.0)
+    alpha_start = FLAGS.alpha_start if FLAGS.alpha_start is not None else (
+        recipe.fixnorm.alpha if recipe.fixnorm else 1.0)
     if not ranges.alpha[0] <= alpha_start <= ranges.alpha[1]:
         raise UsageError(f"--alpha_start {alpha_start} is outside --alpha_range "
                          f"{ranges.alpha}")

@@ -177,18 +177,15 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
         def on(line, value):
             return abs(math.log(value / line.value(line.index(value)))) < 1e-5
 
-        misfits = []
-        for trial_id, stage in self.stages.items():
-            if trial_id not in self.trials:
-                continue
+        def fits(trial_id, stage):
             values = self.trials[trial_id].hyperparameters.values
-            lr, alpha = values[self.lr_name], values[self.alpha_name]
-            fits = on(self.lr_search, lr) and (
+            alpha = values[self.alpha_name]
+            return on(self.lr_search, values[self.lr_name]) and (
                 math.isclose(alpha, self.alpha_search.start, rel_tol=1e-5)
                 if stage == LR_STAGE else on(self.alpha_search, alpha))
-            if not fits:
-                misfits.append(trial_id)
-        if misfits:
+
+        if not all(fits(trial_id, stage) for trial_id, stage in self.stages.items()
+                   if trial_id in self.trials):
             first = self.trials[self.start_order[0]].hyperparameters.values
             raise ValueError(
                 f"{self._project_dir} holds a FixNorm-tune search started from lr "
