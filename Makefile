@@ -25,7 +25,7 @@ venv: $(STAMP)
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install '$(TF_PACKAGE)>=2.16'
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[all]'
 	# keras-hub for the segmentation/detection tests, without its
 	# tensorflow-text dependency (which would add the full tensorflow wheel).
 	$(PY) -m pip install --no-deps 'keras-hub>=0.21'
@@ -33,11 +33,11 @@ $(STAMP): setup.py
 
 # FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.
 compare: $(STAMP)
-	$(PY) tools/tune.py --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2 \
+	$(VENV)/bin/fixnorm-tune --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2 \
 		--directory=tune_out $(TUNE_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m recipes.demo $(DEMO_ARGS)
+	$(PY) -m fixnorm_experiments.cli.demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS) tests

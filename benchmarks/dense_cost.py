@@ -2,7 +2,7 @@
 
     python benchmarks/dense_cost.py [--recipes=a,b] [--gpus=8] [--json=FILE]
 
-The companion of `recipe_cost.py` for `tf_fixnorm.recipes.DENSE_RECIPES`.
+The companion of `recipe_cost.py` for the segmentation and detection recipes.
 keras-hub builds the ASPP, the FPN and the heads as custom layers, which
 `recipe_cost.count_macs` cannot look inside (it walks the functional graph
 and lists them as uncounted). Here the forward pass is traced instead, and
@@ -74,10 +74,15 @@ def training_hours(macs, images, gpus, peak_tflops, utilization):
 
 def estimate(recipe, image_size=None):
     """One recipe's row (everything but the GPU time)."""
-    from tf_fixnorm import dense_experiment
+    import dataclasses
 
-    size = dense_experiment.image_size(recipe, image_size)
-    model = dense_experiment.build_model(recipe, size)
+    from fixnorm_experiments import tasks
+
+    if image_size:
+        recipe = dataclasses.replace(recipe, image_size=image_size)
+    task = tasks.make(recipe)
+    size = task.image_size
+    model = task.build_model()
     walked, _, uncounted = count_macs(model)
     return {"recipe": recipe.name, "model": recipe.model, "backbone": recipe.backbone,
             "image_size": list(size), "global_batch_size": recipe.global_batch_size,
@@ -93,17 +98,17 @@ def add_time(row, gpus, peak_tflops, utilization):
 
 
 def format_table(rows, gpus):
+    from fixnorm_text import format_table as text_table
+
     header = ("recipe", "model", "size", "batch", "iterations", "params",
               "GMACs/img", "walked", f"h on {gpus} GPUs", "GPU-hours")
-    lines = [header] + [(
+    lines = [(
         r["recipe"], f"{r['model']} ({r['backbone']})", "x".join(map(str, r["image_size"])),
         str(r["global_batch_size"]), f"{r['iterations']:,}", f"{r['params'] / 1e6:.2f}M",
         f"{r['macs'] / 1e9:.1f}",
         f"{r['walked_macs'] / 1e9:.1f} (misses {', '.join(r['uncounted_layers']) or '-'})",
         f"{r['hours']:.2f}", f"{r['gpu_hours']:.1f}") for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in lines)
+    return text_table(header, lines)
 
 
 def crosscheck():
@@ -119,17 +124,16 @@ def main(argv):
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.gpus < 1 or not FLAGS.peak_tflops > 0 or not 0 < FLAGS.utilization <= 1:
         sys.exit("error: --gpus must be >= 1, --peak_tflops > 0 and --utilization in (0, 1]")
-    from tf_fixnorm import recipes
-    from tf_fixnorm.dense_experiment import parse_image_size
+    from fixnorm_experiments import config, recipes
 
     try:
         chosen = ([recipes.get(name) for name in FLAGS.recipes]
-                  or list(recipes.DENSE_RECIPES.values()))
+                  or recipes.of_task("segmentation", "detection"))
         for r in chosen:
-            if not isinstance(r, recipes.DenseRecipe):
+            if r.task == "classification":
                 raise ValueError(f"{r.name} is a classification recipe: "
                                  "benchmarks/recipe_cost.py estimates those")
-        size = parse_image_size(FLAGS.image_size) if FLAGS.image_size else None
+        size = config.parse_image_size(FLAGS.image_size, 2) if FLAGS.image_size else None
     except (ValueError, ImportError) as error:
         sys.exit("error: " + " ".join(str(error).split()))
     # The schedules differ, not the models: measure each (model, size) once.

@@ -17,7 +17,7 @@ records the learning rate that step uses, the norm of all scale-invariant
 kernels together, their effective learning rate and the classifier kernel's
 norm, exactly as ``tf_fixnorm.NormMonitor`` defines them (it calls
 ``NormMonitor.measure``): ``ELR = lr / mean_i |w_i|^2`` over the
-scale-invariant kernels ``w_i`` (METHOD.md section 1). Without decay the
+scale-invariant kernels ``w_i`` (docs/method.md, "Effective learning rate"). Without decay the
 gradient steps (orthogonal to ``w``) grow ``|w|``, so the ELR falls below
 the lr schedule; weight decay pulls ``|w|`` back, which raises the ELR: an
 ELR schedule of its own on top of the lr's. FixNorm holds the global invariant
@@ -82,7 +82,7 @@ flags.register_validator("alpha", lambda v: v is None or v > 0, message="--alpha
 
 def settings():
     """The recipe and every run's knobs, flags over the recipe's values."""
-    from tf_fixnorm import recipes
+    from fixnorm_experiments import recipes
 
     recipe = recipes.get(RECIPE)
     fixnorm, reference = recipe.settings("fixnorm"), recipe.settings("reference")
@@ -103,7 +103,7 @@ def make_recorder(every, total_steps, roles):
     """A callback that records NormMonitor's values before the steps it samples."""
     import numpy as np
 
-    from tf_fixnorm.callbacks import NormMonitor
+    from tf_fixnorm import NormMonitor
 
     class Recorder(NormMonitor):
         def __init__(self):
@@ -139,10 +139,11 @@ def initial_weights(recipe, seed):
     """
     import keras
 
-    from tf_fixnorm import experiment
+    from fixnorm_experiments import tasks
 
+    task = tasks.make(recipe)
     keras.utils.set_random_seed(seed)
-    return experiment.build_model(recipe).get_weights()
+    return task.build_model().get_weights()
 
 
 def train_one(recipe, run, knobs, weights):
@@ -152,25 +153,26 @@ def train_one(recipe, run, knobs, weights):
 
     import keras
 
-    from tf_fixnorm import analyze, experiment, training
-    from tf_fixnorm.analysis import SCALE_INVARIANT
+    from fixnorm_experiments import tasks
+    from fixnorm_experiments.train.optimizers import make_optimizer
+    from tf_fixnorm import SCALE_INVARIANT, analyze
 
     batch = recipe.global_batch_size
+    task = tasks.make(recipe)
     keras.utils.set_random_seed(knobs["seed"])
-    data = experiment.load_data(recipe, batch, seed=knobs["seed"])
-    steps = experiment.steps_per_epoch(recipe, data.train, batch)
-    total = steps * knobs["epochs"]
-    model = experiment.build_model(recipe)
+    data = task.load_data(batch, seed=knobs["seed"])
+    plan = task.plan(data, knobs["epochs"])
+    steps, total = plan.steps_per_loop, plan.total_steps
+    model = task.build_model()
     model.set_weights(weights)
     roles = analyze(model).roles
-    schedule = training.lr_schedule(knobs["lr"], steps, knobs["epochs"], recipe.warmup_epochs,
-                                    recipe.schedule)
+    schedule = task.schedule(knobs["lr"], plan)
     if run == "fixnorm":
-        optimizer = training.make_optimizer("fixnorm", model, schedule, alpha=knobs["alpha"])
+        optimizer = make_optimizer("fixnorm", model, schedule, alpha=knobs["alpha"])
     else:
         lam = knobs["lambda"] if run == "coupled_l2" else 0.0
-        optimizer = training.make_optimizer("reference", model, schedule, weight_decay=lam)
-    model.compile(optimizer=optimizer, loss=experiment.make_loss(recipe), metrics=["accuracy"])
+        optimizer = make_optimizer("reference", model, schedule, weight_decay=lam)
+    task.compile(model, optimizer)
     # Roles from analyze() for every run (FixNorm's own come from it too): one grouping.
     recorder = make_recorder(FLAGS.every, total, roles)
     start = time.perf_counter()

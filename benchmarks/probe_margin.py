@@ -3,7 +3,7 @@
     python benchmarks/probe_margin.py
 
 For keras.applications models (weights=None, 32x32 input, batch 8), runs
-the sample-based check (`tf_fixnorm.probe`) on every kernel and prints, with
+the sample-based check (`tf_fixnorm.analysis.probe`) on every kernel and prints, with
 the graph rules as the reference, the largest output change among invariant
 kernels and the smallest among the others, against `probe.TOLERANCE`.
 """
@@ -27,7 +27,8 @@ def margin(name):
     import keras
 
     import tf_fixnorm
-    from tf_fixnorm import analysis, probe
+    from tf_fixnorm.analysis import analyze as analysis
+    from tf_fixnorm.analysis import probe
 
     model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=10)
     roles = tf_fixnorm.analyze(model, method="graph").roles
@@ -42,7 +43,7 @@ def margin(name):
 
 def main(argv):
     del argv
-    from tf_fixnorm import probe
+    from tf_fixnorm.analysis import probe
 
     warnings.simplefilter("ignore")
     print(f"scales {probe.SCALES}, tolerance {probe.TOLERANCE:g}")

@@ -3,7 +3,7 @@
     python benchmarks/recipe_cost.py [--recipes=a,b] [--gpus=8] [--measure_cpu=false]
 
 No GPU was available to this project, so nothing here is a GPU measurement.
-For each ImageNet recipe (``tf_fixnorm.recipes``), the model is built once per
+For each ImageNet recipe (``fixnorm_experiments.recipes``), the model is built once per
 distinct (model, norm, image size) and the script prints, per recipe:
 
 1. trainable parameters, counted from the model;
@@ -76,7 +76,7 @@ STATE_BYTES_MIXED = STATE_BYTES_FP32 + FP16_BYTES
 # |counted / Table 2 - 1| above this is reported as a disagreement.
 TABLE2_TOLERANCE = 0.05
 
-# Table 2's FLOPs column (METHOD.md), multiply-adds per image at the recipe's size.
+# Table 2's FLOPs column (docs/method.md), multiply-adds per image at the recipe's size.
 TABLE2_MACS = {
     "mobilenet_v2": (300e6, "300M"),
     "efficientnet_b0": (384e6, "384M"),
@@ -310,7 +310,7 @@ def measure_cpu(model, image_size, batch_size, steps, warmup_steps, seed):
 
 def imagenet_recipes(names=None):
     """The recipes to estimate: all ImageNet ones, or ``names`` (ValueError otherwise)."""
-    from tf_fixnorm import recipes
+    from fixnorm_experiments import recipes
 
     if not names:
         return [r for r in recipes.RECIPES.values() if r.dataset == "imagenet"]
@@ -371,8 +371,8 @@ def estimate(recipe_list, options, log=None):
     """One dict per recipe with every number the table prints."""
     import keras
 
-    from tf_fixnorm.models import registry
-    from tf_fixnorm.recipes import TRAIN_EXAMPLES
+    from fixnorm_experiments.models import registry
+    from fixnorm_experiments.recipes import TRAIN_EXAMPLES
 
     models = {}
     rows = []
@@ -511,7 +511,7 @@ def table2_remarks(rows):
 
 def assumption_lines(options, rows):
     """The method and assumptions, one a line, as printed."""
-    from tf_fixnorm.recipes import TRAIN_EXAMPLES
+    from fixnorm_experiments.recipes import TRAIN_EXAMPLES
 
     lines = [
         "MACs/img: counted from the Keras layers (Conv: output elements x kh*kw*cin/groups; "

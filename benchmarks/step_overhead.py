@@ -64,7 +64,7 @@ def build_pair():
     import keras
 
     import tf_fixnorm
-    from tf_fixnorm.models import small_resnet
+    from fixnorm_experiments.models import small_resnet
 
     keras.utils.set_random_seed(FLAGS.seed)
     shape = (FLAGS.image_size, FLAGS.image_size, 3)

@@ -80,24 +80,21 @@ def train_once(recipe, flavour, lr, seed, alpha=None, weight_decay=None, options
     """Train one run; return (validation or test accuracy)."""
     import keras
 
-    from tf_fixnorm import experiment, training
+    from fixnorm_experiments import tasks
+    from fixnorm_experiments.train.optimizers import make_optimizer
 
+    task = tasks.make(recipe)  # before seeding: its first import draws from `random`
     epochs = 1 if FLAGS.smoke else recipe.epochs
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(seed)
-    data = experiment.load_data(recipe, recipe.global_batch_size, seed=0,
-                                validation_fraction=FLAGS.validation_fraction if validation
-                                else None)
-    steps = 3 if FLAGS.smoke else experiment.steps_per_epoch(recipe, data.train,
-                                                             recipe.global_batch_size)
-    model = experiment.build_model(recipe)
-    schedule = training.lr_schedule(lr, steps, epochs, recipe.warmup_epochs, recipe.schedule)
-    model.compile(optimizer=training.make_optimizer(flavour, model, schedule, alpha=alpha,
-                                                    weight_decay=weight_decay,
-                                                    **(options or {})),
-                  loss=experiment.make_loss(recipe), metrics=["accuracy"])
-    model.fit(data.train.repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0,
-              shuffle=False)
+    data = task.load_data(recipe.global_batch_size, seed=0,
+                          validation_fraction=FLAGS.validation_fraction if validation else None)
+    plan = task.plan(data, epochs, 3 if FLAGS.smoke else None)
+    model = task.build_model()
+    task.compile(model, make_optimizer(flavour, model, task.schedule(lr, plan), alpha=alpha,
+                                       weight_decay=weight_decay, **(options or {})))
+    model.fit(data.train.repeat(), epochs=plan.loops, steps_per_epoch=plan.steps_per_loop,
+              verbose=0, shuffle=False)
     _, accuracy = model.evaluate(data.evaluation if validation else data.test, verbose=0)
     return float(accuracy)
 
@@ -122,7 +119,7 @@ def part_noise(recipe):
 
 
 def run_tuner(directory, flags_):
-    command = [sys.executable, os.path.join(ROOT, "tools", "tune.py"),
+    command = [sys.executable, "-m", "fixnorm_experiments.cli.tune",
                f"--recipe={FLAGS.recipe}", f"--directory={directory}",
                f"--margin={FLAGS.margin}", f"--validation_fraction={FLAGS.validation_fraction}",
                "--plots=true", *smoke_overrides(), *flags_]
@@ -226,7 +223,7 @@ def main(argv):
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         sys.exit(f"error: unknown part {unknown[0]!r}; choose all or from {', '.join(PARTS)}")
-    from tf_fixnorm import recipes
+    from fixnorm_experiments import recipes
 
     try:
         recipe = recipes.get(FLAGS.recipe)

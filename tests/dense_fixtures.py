@@ -5,7 +5,7 @@
 builders' names and versions) with the real feature names, dtypes and splits,
 through TFDS's own writer (``tfds.dataset_builders.store_as_tfds_dataset``).
 They read back with ``tfds.builder_from_directory``, ``tfds.builder(name,
-data_dir=root)`` and ``tf_fixnorm.data.tfds_local``. Nothing is downloaded
+data_dir=root)`` and ``fixnorm_experiments.data.tfds_local``. Nothing is downloaded
 (``try_download_gcs=False``). One difference is unavoidable: the Cityscapes
 images are ``height x width`` instead of 1024 x 2048, and
 ``tfds.builder("cityscapes/...")`` takes its features from the registered

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_fixnorm.coupled_l2 import SGDCoupledL2
+from fixnorm_experiments.train.coupled_l2 import SGDCoupledL2
 
 
 def test_two_steps_match_the_formula_with_momentum():

@@ -11,8 +11,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tf_fixnorm.data import as_dataset, load_digits  # noqa: E402
-from tf_fixnorm.models import NORM_KINDS, small_resnet  # noqa: E402
+from fixnorm_experiments.data import as_dataset, load_digits  # noqa: E402
+from fixnorm_experiments.models import NORM_KINDS, small_resnet  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS_TOTAL = 1797
@@ -148,7 +148,8 @@ def test_small_resnet_rejects_bad_sizes(kwargs):
 
 def _run_demo(*flags, timeout=240):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    return subprocess.run([sys.executable, "-m", "recipes.demo", *flags], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "fixnorm_experiments.cli.demo", *flags],
+                          cwd=REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -176,12 +177,12 @@ def test_the_first_model_of_a_process_gets_the_same_weights_as_later_ones():
     # Seeds must not depend on what was imported before the first build.
     code = (
         "import keras, numpy as np\n"
-        "from tf_fixnorm import experiment, recipes\n"
-        "r = recipes.get('digits_bench')\n"
+        "from fixnorm_experiments import recipes, tasks\n"
+        "task = tasks.make(recipes.get('digits_bench'))\n"
         "def digest():\n"
         "    keras.backend.clear_session(free_memory=False)\n"
         "    keras.utils.set_random_seed(3)\n"
-        "    m = experiment.build_model(r)\n"
+        "    m = task.build_model()\n"
         "    return [float(np.abs(v.numpy()).sum()) for v in m.trainable_variables]\n"
         "print(digest() == digest() == digest())\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

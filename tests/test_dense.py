@@ -1,5 +1,6 @@
 """Segmentation and detection: keras-hub models, their analysis, schedules, scoring."""
 
+import dataclasses
 import math
 
 import keras
@@ -7,10 +8,13 @@ import numpy as np
 import pytest
 
 import tf_fixnorm
-from tf_fixnorm import dense_experiment, recipes, training
+from fixnorm_experiments import recipes, tasks
+from fixnorm_experiments.config import DataSource
+from fixnorm_experiments.tasks.base import Plan
+from fixnorm_experiments.train import schedules
 
 keras_hub = pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
-from tf_fixnorm.models import dense  # noqa: E402
+from fixnorm_experiments.models import dense  # noqa: E402
 from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
 
 
@@ -124,16 +128,25 @@ def test_sample_analysis_finds_one_classifier_per_logits_output():
 ])
 def test_iteration_schedules(kind, checks):
     warmup = 100 if kind == "step" else 0
-    schedule = training.iteration_schedule(0.1, 900, warmup, kind)
+    schedule = schedules.build(kind, 0.1, 900, warmup, step_fractions=(2 / 3, 8 / 9))
     for step, expected in checks:
         assert float(schedule(step)) == pytest.approx(expected, rel=1e-4, abs=1e-7), step
     again = type(schedule).from_config(schedule.get_config())
     assert float(again(450)) == pytest.approx(float(schedule(450)))
 
 
+def test_dense_tasks_schedule_in_iterations_with_mmdets_steps():
+    detection = tasks.make(dataclasses.replace(recipes.get("coco_retinanet_90k"),
+                                               warmup_iterations=100))
+    schedule = detection.schedule(0.1, Plan(9, 100, "iterations"))
+    for step, expected in [(0, 0.1 / 100), (99, 0.1), (599, 0.1), (600, 0.01), (800, 0.001)]:
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-4, abs=1e-7), step
+
+
 def test_dense_recipes_carry_the_seed_tables():
-    rows = {(r.name, f): (r.settings(f), r.paper_fixnorm if f == "fixnorm" else r.paper_reference)
-            for r in recipes.DENSE_RECIPES.values() for f in ("fixnorm", "reference")}
+    dense_recipes = recipes.of_task("segmentation", "detection")
+    rows = {(r.name, f): (r.settings(f), r.paper(f))
+            for r in dense_recipes for f in ("fixnorm", "reference")}
     assert rows[("cityscapes_deeplab_v3_40k", "fixnorm")] == \
         (recipes.FixNormSettings(0.0335, 1.0), 79.4)
     assert rows[("cityscapes_deeplab_v3_40k_cosine", "fixnorm")] == \
@@ -144,7 +157,8 @@ def test_dense_recipes_carry_the_seed_tables():
         (recipes.ReferenceSettings(0.01, 1e-4), 36.5)
     assert rows[("coco_retinanet_90k_cosine", "fixnorm")] == \
         (recipes.FixNormSettings(0.0145, 0.5), 37.1)
-    assert {r.iterations for r in recipes.DENSE_RECIPES.values()} == {40_000, 90_000}
+    assert {r.iterations for r in dense_recipes} == {40_000, 90_000}
+    assert {r.task for r in dense_recipes} == {"segmentation", "detection"}
 
 
 class _OracleSegmenter:
@@ -183,26 +197,27 @@ class _OracleDetector:
 def test_score_gives_100_for_perfect_answers(tmp_path):
     write_cityscapes_fixture(str(tmp_path), height=64, width=128)
     write_coco_fixture(str(tmp_path))
-    seg = recipes.get("cityscapes_deeplab_v3_40k")
-    data = dense_experiment.load_data(seg, 2, data_dir=str(tmp_path), image_size_override=(32, 64))
+    seg = tasks.make(dataclasses.replace(recipes.get("cityscapes_deeplab_v3_40k"),
+                                         image_size=(32, 64)))
+    data = seg.load_data(2, source=DataSource(str(tmp_path)))
     labels = [y.numpy() for _, y in data.scoring]
     assert labels[0].shape[1:] == (64, 128)  # whole images, not crops
-    result = dense_experiment.score(_OracleSegmenter(labels, 19), seg, data)
+    result = seg.score(_OracleSegmenter(labels, 19), data)
     assert result["metric"] == pytest.approx(100.0)
 
-    det = recipes.get("coco_retinanet_90k")
-    data = dense_experiment.load_data(det, 2, data_dir=str(tmp_path),
-                                      image_size_override=(128, 128))
+    det = tasks.make(dataclasses.replace(recipes.get("coco_retinanet_90k"),
+                                         image_size=(128, 128)))
+    data = det.load_data(2, source=DataSource(str(tmp_path)))
     truths = [{k: v.numpy() for k, v in t.items()} for _, t in data.scoring]
     assert any(t["is_crowd"].any() for t in truths)
-    result = dense_experiment.score(_OracleDetector(truths), det, data)
+    result = det.score(_OracleDetector(truths), data)
     assert result["metric"] == pytest.approx(100.0)
     assert result["AP50"] == pytest.approx(1.0)
 
 
 def test_load_data_needs_a_data_dir():
     with pytest.raises(ValueError, match="needs --data_dir"):
-        dense_experiment.load_data(recipes.get("coco_retinanet_90k"), 2)
+        tasks.make(recipes.get("coco_retinanet_90k")).load_data(2)
 
 
 def test_backbone_weights_load_into_the_resnet_inside(deeplab, tmp_path):
@@ -212,11 +227,12 @@ def test_backbone_weights_load_into_the_resnet_inside(deeplab, tmp_path):
     other = dense.deeplab_v3(19, (64, 64, 3))
     first = other.backbone.image_encoder.trainable_variables[0]
     assert not np.allclose(first.numpy(), deeplab.backbone.image_encoder.trainable_variables[0])
-    dense_experiment.load_backbone_weights(other, path)
+    task = tasks.make(recipes.get("cityscapes_deeplab_v3_40k"))
+    task.load_backbone_weights(other, path)
     for a, b in zip(other.backbone.image_encoder.weights, deeplab.backbone.image_encoder.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="is not a file"):
-        dense_experiment.load_backbone_weights(other, str(tmp_path / "missing.weights.h5"))
+        task.load_backbone_weights(other, str(tmp_path / "missing.weights.h5"))
 
 
 def _norms(model):
@@ -227,8 +243,9 @@ def _norms(model):
 def test_cityscapes_models_synchronize_batch_norm_as_mmseg_does():
     seg = recipes.get("cityscapes_deeplab_v3_40k")
     assert seg.sync_batch_norm and not recipes.get("coco_retinanet_90k").sync_batch_norm
-    model = dense_experiment.build_model(seg, (64, 64))
+    task = tasks.make(dataclasses.replace(seg, image_size=(64, 64)))
+    model = task.build_model()
     norms = _norms(model)
     assert len(norms) > 50 and all(layer.synchronized for layer in norms)
-    plain = dense_experiment.build_model(seg, (64, 64), sync_batch_norm=False)
+    plain = task.build_model(sync_batch_norm=False)
     assert not any(layer.synchronized for layer in _norms(plain))

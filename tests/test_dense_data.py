@@ -17,14 +17,14 @@ from tests.dense_fixtures import (  # noqa: E402
     write_cityscapes_fixture,
     write_coco_fixture,
 )
-from tf_fixnorm.data.augment import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from fixnorm_experiments.data.augment import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 if importlib.util.find_spec("tensorflow_datasets") is None:
     pytest.skip("tensorflow-datasets not installed (optional: pip install tensorflow-datasets)",
                 allow_module_level=True)
 
-from tf_fixnorm.data.cityscapes import label_ids_to_train_ids, make_cityscapes_dataset  # noqa: E402
-from tf_fixnorm.data.coco import make_coco_dataset, make_coco_eval_dataset  # noqa: E402
+from fixnorm_experiments.data.cityscapes import label_ids_to_train_ids, make_cityscapes_dataset  # noqa: E402
+from fixnorm_experiments.data.coco import make_coco_dataset, make_coco_eval_dataset  # noqa: E402
 
 # Written out independently of the module under test (cityscapesScripts labels.py).
 TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,

@@ -1,4 +1,4 @@
-"""Segmentation mIoU and COCO bbox AP (tf_fixnorm.metrics), by hand and against
+"""Segmentation mIoU and COCO bbox AP (fixnorm_experiments.metrics), by hand and against
 keras.metrics.MeanIoU and pycocotools."""
 
 import contextlib
@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from tf_fixnorm.metrics import coco_ap, segmentation as seg
+from fixnorm_experiments.metrics import coco_ap, segmentation as seg
 
 # ---------------------------------------------------------------- segmentation
 

@@ -479,7 +479,7 @@ def test_projection_is_traced_into_the_step_not_run_per_step(monkeypatch):
 
 
 def _se_model():
-    from tf_fixnorm.models import small_resnet
+    from fixnorm_experiments.models import small_resnet
 
     return small_resnet((8, 8, 1), 4, width=8, blocks=(1, 1), se=True)
 

@@ -1,7 +1,7 @@
-"""The paper's models (tf_fixnorm.models): Table 2 parameter counts and variable roles.
+"""The paper's models (fixnorm_experiments.models): Table 2 parameter counts and variable roles.
 
 Parameter counts are built at 1000 classes and 224x224 (no forward pass) and
-compared, as trainable parameters, with Table 2 (METHOD.md section 4) to
+compared, as trainable parameters, with Table 2 (docs/method.md) to
 within 1%: the paper's frameworks count learnable parameters, not BN's moving
 statistics. The reference builds from keras.applications are matched exactly.
 
@@ -20,8 +20,8 @@ import keras
 from keras import layers
 
 import tf_fixnorm
-from tf_fixnorm.models import MODELS, PAPER_PARAMS, build
-from tf_fixnorm.models.blocks import group_count
+from fixnorm_experiments.models import MODELS, PAPER_PARAMS, build
+from fixnorm_experiments.models.blocks import group_count
 
 NORMS = (layers.BatchNormalization, layers.GroupNormalization)
 KERNEL_NAMES = ("kernel", "depthwise_kernel")
@@ -138,5 +138,5 @@ def test_unknown_name_and_bad_args():
 
 
 def test_small_resnet_export_still_works():
-    from tf_fixnorm.models import small_resnet
+    from fixnorm_experiments.models import small_resnet
     assert small_resnet((16, 16, 3), 4).get_layer("classifier").units == 4

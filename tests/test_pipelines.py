@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_fixnorm.data import (  # noqa: E402
+from fixnorm_experiments.data import (  # noqa: E402
     check_readable,
     list_image_folder,
     load_mnist1d,
@@ -21,7 +21,7 @@ from tf_fixnorm.data import (  # noqa: E402
     make_imagenet_dataset,
     make_tfds_dataset,
 )
-from tf_fixnorm.data.augment import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from fixnorm_experiments.data.augment import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 IMAGE_SIZE = 16
 NUM_CLASSES = 3
@@ -141,7 +141,7 @@ def test_imagenet_eval_center_crop_size_non_square(imagenet_dir):
 
 
 def test_eval_center_crop_takes_the_center():
-    from tf_fixnorm.data.augment import eval_center_crop
+    from fixnorm_experiments.data.augment import eval_center_crop
 
     # 64x64 image: a 56x56 central square (0.875) of value 200, border 0
     array = np.zeros((64, 64, 3), np.uint8)
@@ -331,7 +331,7 @@ def test_tfds_local_errors(tfds_dir, tmp_path):
 def test_tfds_missing_gives_install_hint(monkeypatch):
     import builtins
 
-    from tf_fixnorm.data import tfds_local
+    from fixnorm_experiments.data import tfds_local
 
     real_import = builtins.__import__
 

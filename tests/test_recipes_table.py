@@ -1,13 +1,14 @@
-"""The recipe settings match the paper's tables (parsed from METHOD.md)."""
+"""The recipe settings match the paper's tables (parsed from docs/method.md)."""
 
 import os
 import re
 
 import pytest
 
-from tf_fixnorm import recipes
+from fixnorm_experiments import recipes
 
-METHOD = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "METHOD.md")
+METHOD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                      "method.md")
 
 # Table 2's model column (with epochs) -> recipe name.
 TABLE2_NAMES = {
@@ -24,10 +25,10 @@ TABLE2_NAMES = {
 
 
 def table2_rows():
-    if not os.path.exists(METHOD):
-        pytest.skip("../shared/METHOD.md is not beside this checkout")
-    text = open(METHOD, encoding="utf-8").read()
-    section = text[text.index("Table 2"):text.index("Table 3")]
+    with open(METHOD, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("### Table 2")
+    section = text[start:text.index("\n#", start + 1)]
     rows = []
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -62,6 +63,7 @@ def test_listing_and_errors():
     table = recipes.listing()
     for name in recipes.RECIPES:
         assert name in table
+    assert table.splitlines()[1].startswith("------")  # the one formatter's rule
     assert "78.62" in table and "0.0001" in table
     with pytest.raises(ValueError, match="did you mean 'resnet50_d_120'"):
         recipes.get("resnet50d_120")
@@ -76,11 +78,11 @@ def test_every_recipe_model_builds_with_its_norm():
     """Each recipe's model (registry name and norm) builds; small input keeps it quick."""
     import dataclasses
 
-    from tf_fixnorm.experiment import build_model
+    from fixnorm_experiments import tasks
 
-    for recipe in recipes.RECIPES.values():
+    for recipe in recipes.of_task("classification"):
         small = dataclasses.replace(recipe, num_classes=10,
                                     image_size=64 if recipe.dataset != "digits" else 8)
-        model = build_model(small)
+        model = tasks.make(small).build_model()
         assert model.output_shape == (None, 10), recipe.name
         assert model.get_layer("classifier") is not None

@@ -1,4 +1,5 @@
-"""recipes.train as a user runs it: listing, training, errors, kill-and-resume, multi-worker."""
+"""fixnorm-train on classification recipes as a user runs it: listing, training, errors,
+kill-and-resume, multi-worker."""
 
 import os
 import subprocess
@@ -13,7 +14,7 @@ SMALL = ["--recipe=digits_small_resnet", "--verbose=2"]
 
 
 def command(*flags):
-    return [sys.executable, "-m", "recipes.train", *flags]
+    return [sys.executable, "-m", "fixnorm_experiments.cli.train", *flags]
 
 
 def run(*flags, timeout=240, **extra_env):
@@ -22,13 +23,14 @@ def run(*flags, timeout=240, **extra_env):
 
 
 def test_list_shows_every_recipe():
-    from tf_fixnorm import recipes
+    from fixnorm_experiments import recipes
 
     result = run("--list", timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in recipes.RECIPES:
+    for name in recipes.RECIPES:  # classification, segmentation and detection together
         assert name in result.stdout
-    assert "python -m recipes.train_dense --list" in result.stdout
+    for task in ("classification", "segmentation", "detection"):
+        assert task in result.stdout
 
 
 def test_small_recipe_trains_to_stated_accuracy_and_holds_norms(tmp_path):
@@ -100,13 +102,13 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
 
 
 def test_multi_worker_strategy_needs_tf_config():
-    from tf_fixnorm import training
+    from fixnorm_experiments.train.distribution import make_strategy
 
     os.environ.pop("TF_CONFIG", None)
     with pytest.raises(ValueError, match="needs TF_CONFIG"):
-        training.make_strategy("multi_worker")
+        make_strategy("multi_worker")
     with pytest.raises(ValueError, match="strategy must be one of"):
-        training.make_strategy("parameter_server")
+        make_strategy("parameter_server")
 
 
 def test_two_workers_finish_with_identical_weights_and_held_norms(tmp_path):

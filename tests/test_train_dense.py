@@ -1,4 +1,4 @@
-"""recipes.train_dense and the tuner on segmentation and detection fixtures, as a user runs them."""
+"""fixnorm-train and fixnorm-tune on segmentation and detection fixtures, as a user runs them."""
 
 import json
 import math
@@ -18,14 +18,14 @@ SEG = ["--recipe=cityscapes_deeplab_v3_40k", "--image_size=32,64", "--global_bat
 DET = ["--image_size=128,128", "--global_batch_size=2",
        "--steps_per_loop=1", "--verbose=2"]
 
+TRAIN, TUNE = "fixnorm_experiments.cli.train", "fixnorm_experiments.cli.tune"
 
 
-
-def command(*flags, module="recipes.train_dense"):
+def command(*flags, module=TRAIN):
     return [sys.executable, "-m", module, *flags]
 
 
-def run(*flags, module="recipes.train_dense", timeout=300):
+def run(*flags, module=TRAIN, timeout=300):
     return subprocess.run(command(*flags, module=module), cwd=ROOT, env=clean_env(),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -83,19 +83,24 @@ def test_detection_runs_score_coco_ap(data_dir, tmp_path, recipe, flavour, paper
 
 
 @pytest.mark.parametrize("flags,module,message", [
-    (["--recipe=digits_tune", "--model_dir=/tmp/x"], "recipes.train_dense",
-     "is a classification recipe"),
-    (["--recipe=coco_retinanet_90k", "--model_dir=/tmp/x"], "recipes.train",
-     "is a detection recipe"),
+    (["--recipe=coco_retinanet_90k", "--model_dir=MODEL_DIR", "--epochs=2"], TRAIN,
+     "--epochs does not apply to coco_retinanet_90k, a detection recipe counted in iterations"),
+    (["--recipe=digits_tune", "--model_dir=MODEL_DIR", "--iterations=2"], TRAIN,
+     "--iterations does not apply to digits_tune, a classification recipe counted in epochs"),
     (["--recipe=coco_retinanet_90k", "--model_dir=/tmp/x", "--image_size=12,x"],
-     "recipes.train_dense", "--image_size must be H,W"),
+     TRAIN, "--image_size must be H,W"),
     (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR"],
-     "recipes.train_dense", "needs --data_dir"),
+     TRAIN, "needs --data_dir"),
     (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR",
       "--backbone_weights=/nonexistent/resnet.weights.h5"],
-     "recipes.train_dense", "--backbone_weights /nonexistent/resnet.weights.h5 is not a file"),
+     TRAIN, "--backbone_weights /nonexistent/resnet.weights.h5 is not a file"),
     (["--recipe=cityscapes_deeplab_v3_40k", "--model_dir=MODEL_DIR", "--strategy=multi_worker",
-      "--sync_batch_norm"], "recipes.train_dense", "not supported with --strategy=multi_worker"),
+      "--sync_batch_norm"], TRAIN, "not supported with --strategy=multi_worker"),
+    (["--recipe=digits_tune", "--model_dir=MODEL_DIR",
+      "--backbone_weights=/etc/hostname"], TRAIN, "--backbone_weights applies to recipes with a "
+                                                  "pretrained backbone"),
+    (["--recipe=cityscapes_deeplab_v3_40k", "--objective=val_accuracy"], TUNE,
+     "use --objective=val_metric"),
 ])
 def test_bad_input_is_one_error_line(flags, module, message, tmp_path):
     flags = [f.replace("MODEL_DIR", str(tmp_path / "m")) for f in flags]
@@ -105,19 +110,20 @@ def test_bad_input_is_one_error_line(flags, module, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_list_shows_both_tables():
+def test_list_shows_the_dense_recipes_with_the_papers_numbers():
     result = run("--list", timeout=120)
     assert result.returncode == 0
-    for name in ("cityscapes_deeplab_v3_40k_cosine", "coco_retinanet_90k", "79.7 mIoU",
-                 "36.2 AP"):
-        assert name in result.stdout
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
+    assert {"79.7", "78.3", "mIoU", "segmentation"} <= set(rows["cityscapes_deeplab_v3_40k_cosine"])
+    assert {"37.1", "36.2", "AP", "detection"} <= set(rows["coco_retinanet_90k_cosine"])
+    assert {"36.9", "36.5", "AP", "90k"} <= set(rows["coco_retinanet_90k"])
 
 
 def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
     result = run("--recipe=cityscapes_deeplab_v3_40k_cosine", f"--data_dir={data_dir}",
                  "--image_size=32,64", "--global_batch_size=2", "--steps_per_epoch=1",
                  "--method=bo_wd", "--max_trials=1", "--seeds=0", "--plots=false",
-                 f"--directory={tmp_path}", module="tf_fixnorm.tuning.cli")
+                 f"--directory={tmp_path}", module=TUNE)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "cityscapes_deeplab_v3_40k_cosine" / "results.json",
               encoding="utf-8") as f:
@@ -136,7 +142,7 @@ def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_pat
         assert "BatchNorm statistics stay per worker" in out
     chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
     assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
-    # Synchronized BN hangs a worker under this strategy (train_dense's note).
+    # Synchronized BN hangs a worker under this strategy (train/run.py's note).
     assert not chief["sync_batch_norm"]
     assert all(math.isfinite(x) for x in chief["history"]["loss"])
     assert chief["weights_sha256"] == other["weights_sha256"]

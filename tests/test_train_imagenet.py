@@ -1,4 +1,4 @@
-"""recipes.train on the paper's recipes, with tiny ImageNet-layout fixtures."""
+"""fixnorm-train on the paper's recipes, with tiny ImageNet-layout fixtures."""
 
 import os
 

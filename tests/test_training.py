@@ -1,36 +1,53 @@
-"""tf_fixnorm.training: schedules and worker directories."""
+"""fixnorm_experiments.train: schedules, worker directories, synchronized BatchNorm."""
 
 import pytest
 
 
 def test_lr_schedules_warm_up_then_decay():
-    from tf_fixnorm import training
+    from fixnorm_experiments.train import schedules
 
-    cosine = training.lr_schedule(0.8, steps_per_epoch=10, epochs=10, warmup_epochs=2)
+    # 10 epochs of 10 steps, 2 of them warm-up.
+    cosine = schedules.build("cosine", 0.8, total_steps=100, warmup_steps=20)
     assert float(cosine(0)) == 0.0
     assert float(cosine(10)) == pytest.approx(0.4, rel=1e-5)  # halfway through warm-up
     assert float(cosine(20)) == pytest.approx(0.8, rel=1e-5)  # peak
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-6)
-    step = training.lr_schedule(0.9, steps_per_epoch=10, epochs=9, warmup_epochs=1, kind="step")
+    step = schedules.build("step", 0.9, total_steps=90, warmup_steps=10)
     assert float(step(4)) == pytest.approx(0.45, rel=1e-5)  # warm-up: 0.9 * 5 / 10
     assert [float(step(s)) for s in (29, 30, 60, 80)] == pytest.approx(
         [0.9, 0.09, 0.009, 0.0009], rel=1e-5)  # x0.1 at 1/3, 2/3, 8/9 of 90 steps
-    with pytest.raises(ValueError, match="'cosine' or 'step'"):
-        training.lr_schedule(0.1, 10, 1, kind="linear")
+    with pytest.raises(ValueError, match="'cosine', 'step', 'poly'"):
+        schedules.build("linear", 0.1, 10)
+
+
+def test_tasks_schedule_in_their_own_units():
+    """Classification warms up for whole epochs and steps at 1/3, 2/3, 8/9;
+    segmentation and detection warm up in iterations and step at 2/3, 8/9."""
+    from fixnorm_experiments import recipes, tasks
+    from fixnorm_experiments.tasks.base import Plan
+
+    classification = tasks.make(recipes.get("resnet50_d_120"))
+    schedule = classification.schedule(0.9, Plan(9, 10))  # 5 warm-up epochs = 50 steps
+    assert float(schedule(24)) == pytest.approx(0.9 * 24 / 50, rel=1e-5)  # Keras cosine warm-up
+    detection = tasks.make(recipes.get("coco_retinanet_90k"))
+    schedule = detection.schedule(0.01, Plan(90, 1000, "iterations"))
+    assert float(schedule(499)) == pytest.approx(0.01, rel=1e-5)  # 500 warm-up iterations
+    assert [float(schedule(s)) for s in (59_999, 60_000, 80_000)] == pytest.approx(
+        [0.01, 0.001, 0.0001], rel=1e-5)
 
 
 def test_worker_model_dir(monkeypatch):
     import json
 
-    from tf_fixnorm import training
+    from fixnorm_experiments.train.distribution import worker_model_dir
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert training.worker_model_dir("/m") == "/m"
+    assert worker_model_dir("/m") == "/m"
     cluster = {"worker": ["a:1", "b:2"]}
     for index, expected in ((0, "/m"), (1, "/m/worker_1")):
         monkeypatch.setenv("TF_CONFIG", json.dumps(
             {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        assert training.worker_model_dir("/m") == expected
+        assert worker_model_dir("/m") == expected
 
 
 SYNC_BN_SCRIPT = r"""
@@ -40,7 +57,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from tf_fixnorm import training
+from fixnorm_experiments.train.distribution import synchronize_batch_norm
 
 class Block(keras.layers.Layer):  # BN nested in a custom layer, as in keras-hub
     def __init__(self, **kwargs):
@@ -55,7 +72,7 @@ for sync in (False, True):
         inputs = keras.Input((1,))
         block = Block()
         model = keras.Model(inputs, keras.layers.Dense(1)(block(inputs)))
-        changed = training.synchronize_batch_norm(model) if sync else 0
+        changed = synchronize_batch_norm(model) if sync else 0
         model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
     # One global batch: replica 0 sees the two 0s, replica 1 the two 2s.
     x = np.array([[0.0], [0.0], [2.0], [2.0]], "float32")

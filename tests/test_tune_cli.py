@@ -17,7 +17,7 @@ LIVE = re.compile(r"^\[(\w+) seed (\d+)\] trial (\d+) ")
 
 
 def command(*flags):
-    return [sys.executable, os.path.join(ROOT, "tools", "tune.py"), *flags]
+    return [sys.executable, "-m", "fixnorm_experiments.cli.tune", *flags]
 
 
 def run(*flags, timeout=300, **extra_env):
@@ -79,12 +79,16 @@ def test_compare_prints_trials_table_and_plots(tmp_path):
     (["--alpha_start=0"], "outside --alpha_range"),
     (["--recipe=efficientnet_b0_350", "--method=reference"], "has no reference settings"),
     (["--recipe=resnet50_d_120"], "needs --data_dir"),
+    (["--directory={out}/keep.txt"], "is a file: give a directory"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, flags, message):
     out = tmp_path / "t"
     out.mkdir()
     (out / "keep.txt").write_text("earlier work")
-    result = run(*flags, f"--directory={out}", timeout=120)
+    flags = [flag.format(out=out) for flag in flags]
+    if not any(flag.startswith("--directory=") for flag in flags):
+        flags.append(f"--directory={out}")
+    result = run(*flags, timeout=120)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
@@ -155,17 +159,35 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     assert "within 0.0020" in outputs[0]
 
 
+def tune_flags(**given):
+    """fixnorm-tune's flag defaults, with ``given`` changed, as parsed flags."""
+    import types
+
+    from absl import flags
+
+    from fixnorm_experiments.cli import tune
+
+    defaults = {flag.name: flag.default
+                for flag in flags.FLAGS.get_key_flags_for_module(tune.__name__)}
+    return types.SimpleNamespace(**{**defaults, **given})
+
+
 @pytest.mark.parametrize("given, expected", [({}, 4.0), ({"alpha_start": 0.5}, 0.5)])
 def test_alpha_start_defaults_to_the_recipes_alpha(given, expected):
-    from absl import flags
-    from absl.testing import flagsaver
+    from fixnorm_experiments import recipes
+    from fixnorm_experiments.cli.tune import make_config
 
-    from tf_fixnorm import recipes
-    from tf_fixnorm.tuning import cli
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS(["fixnorm-tune"])
     assert recipes.get("digits_tune").fixnorm.alpha == 4.0
-    with flagsaver.flagsaver(recipe="digits_tune", **given):
-        _, _, _, _, (lr_start, alpha_start) = cli.check_flags()
-    assert (lr_start, alpha_start) == (0.2, expected)
+    tune_config = make_config(tune_flags(recipe="digits_tune", **given))
+    assert (tune_config.lr_start, tune_config.alpha_start) == (0.2, expected)
+
+
+def test_objective_defaults_to_the_tasks_and_refuses_what_it_cannot_score():
+    from fixnorm_experiments.cli.tune import make_config
+
+    assert make_config(tune_flags()).objective == "val_accuracy"
+    dense = make_config(tune_flags(recipe="cityscapes_deeplab_v3_40k"))
+    assert (dense.objective, dense.direction) == ("val_metric", "max")
+    assert make_config(tune_flags(objective="val_loss")).direction == "min"
+    with pytest.raises(ValueError, match="use --objective=val_metric or val_loss"):
+        make_config(tune_flags(recipe="cityscapes_deeplab_v3_40k", objective="val_accuracy"))

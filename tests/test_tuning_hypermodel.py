@@ -8,22 +8,25 @@ import sys
 import keras_tuner
 import pytest
 
-from tf_fixnorm import experiment, recipes
-from tf_fixnorm.callbacks import find_fixnorm
-from tf_fixnorm.coupled_l2 import SGDCoupledL2
-from tf_fixnorm.tuning.hypermodel import RecipeHyperModel, Ranges
-from tf_fixnorm.tuning.tuner import RecipeTuner, make_oracle
+from fixnorm_experiments import recipes, tasks
+from fixnorm_experiments.tasks.base import Plan
+from fixnorm_experiments.train.coupled_l2 import SGDCoupledL2
+from fixnorm_experiments.tuning.hypermodel import RecipeHyperModel
+from fixnorm_experiments.tuning.methods import Ranges
+from fixnorm_experiments.tuning.tuner import RecipeTuner, make_oracle
+from tf_fixnorm import find_fixnorm
 
-RECIPE = dataclasses.replace(recipes.get("digits_tune"), epochs=1)
+TASK = tasks.make(dataclasses.replace(recipes.get("digits_tune"), epochs=1))
+PLAN = Plan(loops=1, steps_per_loop=3)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return experiment.load_data(RECIPE, 64, seed=0, validation_fraction=0.2)
+    return TASK.load_data(64, seed=0, validation_fraction=0.2)
 
 
 def build(data, method, **values):
-    model = RecipeHyperModel(RECIPE, data, method, steps_per_epoch=3)
+    model = RecipeHyperModel(TASK, data, method, PLAN)
     hp = keras_tuner.HyperParameters()
     hp.values.update(values)
     return model, hp, model.build(hp)
@@ -89,7 +92,7 @@ def test_ranges_are_checked():
 def test_executions_average_over_seeds(tmp_path, data):
     scores = {}
     for executions in (1, 2):
-        hypermodel = RecipeHyperModel(RECIPE, data, "reference", steps_per_epoch=3)
+        hypermodel = RecipeHyperModel(TASK, data, "reference", PLAN)
         oracle = make_oracle("reference", Ranges(), keras_tuner.Objective("val_loss", "min"))
         tuner = RecipeTuner(oracle, hypermodel, seed=5, directory=str(tmp_path),
                             project_name=f"e{executions}", executions_per_trial=executions)
@@ -99,6 +102,12 @@ def test_executions_average_over_seeds(tmp_path, data):
     assert scores[1] != pytest.approx(scores[2], abs=1e-7)
     # The final weights are saved, so the best model can be loaded back.
     assert tuner.get_best_models(1)[0].count_params() > 0
+
+
+def test_tuning_plan_is_the_tuners_epochs_of_capped_steps(data):
+    plan = TASK.tuning_plan(data, loops=2, steps_per_loop=3)
+    assert (plan.loops, plan.steps_per_loop, plan.unit) == (2, 3, "epochs")
+    assert TASK.tuning_plan(data) == Plan(1, 17)  # the recipe's epochs; ceil(1077 / 64) steps
 
 
 def test_console_script_runs_the_cli():

@@ -186,8 +186,8 @@ def test_works_with_a_stock_keras_tuner_and_a_function_hypermodel(tmp_path):
     import keras
 
     from tf_fixnorm import FixNorm
-    from tf_fixnorm.data import load_digits
-    from tf_fixnorm.models import small_resnet
+    from fixnorm_experiments.data import load_digits
+    from fixnorm_experiments.models import small_resnet
 
     (x, y), (x_val, y_val) = load_digits()
     seen = []

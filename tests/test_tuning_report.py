@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from tf_fixnorm.tuning import report
+from fixnorm_experiments import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -309,10 +309,10 @@ def test_plot_best_so_far(tmp_path):
 
 
 def test_median_curve_carries_last_value_and_counts_none_as_worst():
-    median = report._median_curve([[None, 0.5, 0.6], [0.9], [0.4, 0.8]], "max")
+    median = report.plots._median_curve([[None, 0.5, 0.6], [0.9], [0.4, 0.8]], "max")
     assert median == pytest.approx([0.4, 0.8, 0.8])
-    assert all(math.isnan(v) for v in report._median_curve([[None], [None, 1.0]], "max"))
-    median = report._median_curve([[None, 2.0], [3.0]], "min")
+    assert all(math.isnan(v) for v in report.plots._median_curve([[None], [None, 1.0]], "max"))
+    median = report.plots._median_curve([[None, 2.0], [3.0]], "min")
     assert math.isnan(median[0]) and median[1] == pytest.approx(2.5)
 
 
@@ -322,7 +322,7 @@ def test_plot_landscape(tmp_path):
     assert report.plot_landscape(results, path) == path
     assert_small_png(path)
     # Only fixnorm and random have >= 2 completed trials.
-    assert [m for m, _, _ in report._landscape_methods(results)] == ["fixnorm", "random"]
+    assert [m for m, _, _ in report.plots._landscape_methods(results)] == ["fixnorm", "random"]
     report.plot_landscape(negated(results), str(tmp_path / "landscape_min.png"))
     assert_small_png(str(tmp_path / "landscape_min.png"))
     single = {"recipe": "r", "direction": "max",
@@ -345,8 +345,11 @@ def test_plots_without_matplotlib(tmp_path, monkeypatch):
             plot(make_results(), str(tmp_path / "x.png"))
 
 
-def test_module_imports_no_tensorflow_keras_or_top_level_matplotlib():
-    with open(report.__file__, encoding="utf-8") as file:
+@pytest.mark.parametrize("module", ["records", "summary", "tables", "plots", "results_file",
+                                    "__init__"])
+def test_modules_import_no_tensorflow_keras_or_top_level_matplotlib(module):
+    path = os.path.join(os.path.dirname(report.__file__), module + ".py")
+    with open(path, encoding="utf-8") as file:
         tree = ast.parse(file.read())
     top_level = set()
     for node in tree.body:

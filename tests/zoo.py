@@ -6,7 +6,7 @@ the mathematics (training mode, one kernel scaled by c > 0), never from
 running ``tf_fixnorm.analyze``. This is the independent ground truth the
 analysis tests compare against.
 
-The rules applied (see also METHOD.md sections 1-2):
+The rules applied (see also docs/method.md, "Which kernels are scale-invariant"):
 
 * kernel (no bias) -> BatchNorm: BN subtracts the per-channel batch mean and
   divides by the per-channel batch std, so ``BN(c*z) == BN(z)``: invariant.

@@ -1,15 +1,23 @@
 """tf_fixnorm: train normalized Keras networks without weight decay by fixing weight norms.
 
-- `analyze(model)`: which kernels are scale-invariant, which is the classifier.
-- `FixNorm(inner_optimizer, model, alpha)`: the optimizer wrapper.
+- `analyze(model)`: which kernels are scale-invariant, which is the classifier
+  (`tf_fixnorm.analysis`).
+- `FixNorm(inner_optimizer, model, alpha)`: the optimizer wrapper; what
+  happens after a step is in `tf_fixnorm.optimizer`.
 - `FixedNorm(norm)`: a per-layer constraint holding a weight at a norm.
 - `NormMonitor()`: weight norms and effective learning rates each epoch.
-- `tuning`: FixNorm-tune, a keras-tuner oracle searching lr then alpha.
+- `tf_fixnorm.tuning`: FixNorm-tune, the search over lr then alpha, and its
+  keras-tuner oracle (`pip install 'tf_fixnorm[tune]'`).
 
-Where Keras is installed they load with the package, which registers FixNorm
-for `keras.saving.load_model`; without it the package still imports, so the
-TensorFlow-free parts (the search in `tf_fixnorm.tuning.search`, the reports)
-work on their own, and the names above fail only when used.
+docs/method.md says what FixNorm does and why. The paper's experiments
+(recipes, training and tuning binaries) are the separate package
+`fixnorm_experiments`, which imports this one and never the reverse.
+
+Where Keras is installed the names above load with the package, which
+registers FixNorm and FixedNorm for `keras.saving.load_model`; without it the
+package still imports, so the Keras-free parts (the search in
+`tf_fixnorm.tuning.search`) work on their own, and the names fail only when
+used.
 """
 
 import importlib
@@ -23,20 +31,27 @@ _EXPORTS = {
     "CLASSIFIER": "tf_fixnorm.analysis",
     "OTHER": "tf_fixnorm.analysis",
     "NormMonitor": "tf_fixnorm.callbacks",
+    "find_fixnorm": "tf_fixnorm.callbacks",
     "FixedNorm": "tf_fixnorm.constraints",
     "FixNorm": "tf_fixnorm.optimizer",
 }
 
+# Subpackages reachable as attributes without their own import line.
+_SUBPACKAGES = ("analysis", "tuning")
+
 __all__ = list(_EXPORTS)
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tf_fixnorm' has no attribute {name!r}")
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"tf_fixnorm.{name}")
+    else:
+        raise AttributeError(f"module 'tf_fixnorm' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def _keras_installed():
@@ -52,4 +67,4 @@ if _keras_installed():
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))

@@ -25,7 +25,7 @@ class NormMonitor(keras.callbacks.Callback):
     `TensorBoard` callback in the list, to TensorBoard):
     - `norm/scale_invariant`: the norm of all scale-invariant kernels together;
     - `elr/scale_invariant`: lr / mean_i |w_i|^2, the effective learning rate
-      of the average scale-invariant kernel (METHOD.md section 1);
+      of the average scale-invariant kernel (docs/method.md, "Effective learning rate");
     - `norm/classifier`: the classifier kernel's norm;
     - with `per_layer=True`, `norm/<path>` and (for scale-invariant kernels)
       `elr/<path>` for each kernel.

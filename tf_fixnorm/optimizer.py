@@ -10,7 +10,7 @@ then, on the steps that updated, FixNorm rescales
 - with ``other_kernels="held"``, every other kernel (squeeze-excitation,
   un-normalized convs: role "other", rank >= 2) back to its own initial norm.
 Everything else (biases, gamma, beta; other kernels by default) gets the plain
-inner update. See METHOD.md section 2.
+inner update. Why: docs/method.md, "FixNorm".
 """
 
 import math

@@ -1,4 +1,4 @@
-"""`FixNormTuneOracle`: FixNorm-tune as a keras-tuner oracle (METHOD.md section 3).
+"""`FixNormTuneOracle`: FixNorm-tune as a keras-tuner oracle (docs/method.md, "FixNorm-tune").
 
 Stage 1 searches log(lr) with alpha at its start value; stage 2 searches
 alpha on powers of two with lr at stage 1's best. Each stage is the pure

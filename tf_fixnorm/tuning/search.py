@@ -1,4 +1,4 @@
-"""FixNorm-tune's one-dimensional search, as pure functions (METHOD.md section 3).
+"""FixNorm-tune's one-dimensional search, as pure functions (docs/method.md, "FixNorm-tune").
 
 The search runs on a log grid: point ``k`` (an integer, 0 at the start value)
 stands for ``start * ratio**k``. It maximizes a score (the oracle negates

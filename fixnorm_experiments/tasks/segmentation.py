@@ -1,0 +1,86 @@
+"""Semantic segmentation (Table 3): Cityscapes, DeepLabV3, mIoU."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fixnorm_experiments.tasks.base import Data
+from fixnorm_experiments.tasks.dense import IGNORE_LABEL, DenseTask, shard_by_example
+
+
+class SegmentationTask(DenseTask):
+    """Per-pixel softmax over 19 classes, label 255 ignored, scored on mIoU."""
+
+    tfds_dataset = "cityscapes/semantic_segmentation"
+
+    def load_data(self, global_batch_size, seed=0, source=None, validation_fraction=None,
+                  eval_batch_size=None):
+        """Random-scale crops for training; for the validation loss one random
+        crop per image at scale 1 (the model is built for the crop size); whole
+        validation images for `score`."""
+        from fixnorm_experiments.data import cityscapes
+
+        data_dir, name = self.data_dir(source), self.tfds_name(source)
+        eval_batch = eval_batch_size or global_batch_size
+        train = cityscapes.make_cityscapes_dataset(
+            data_dir, "train", global_batch_size, True, crop_size=self.image_size, seed=seed,
+            **name)
+        evaluation = cityscapes.make_cityscapes_dataset(
+            data_dir, "validation", eval_batch, True, crop_size=self.image_size,
+            scale_range=(1.0, 1.0), seed=seed, shuffle_buffer=1, **name)
+        scoring = cityscapes.make_cityscapes_dataset(data_dir, "validation", eval_batch, False,
+                                                     **name)
+        return Data(shard_by_example(train), evaluation, scoring, self.recipe.num_classes)
+
+    def _cross_entropy(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                          ignore_class=IGNORE_LABEL)
+
+    def compile(self, model, optimizer):
+        """Per-pixel cross-entropy ignoring label 255, and a running mIoU."""
+        import keras
+
+        model.compile(optimizer=optimizer, loss=self._cross_entropy(),
+                      metrics=[keras.metrics.MeanIoU(self.recipe.num_classes,
+                                                     ignore_class=IGNORE_LABEL,
+                                                     sparse_y_pred=False, name="mean_iou")])
+        return model
+
+    def replica_loss(self, model, global_batch_size, replicas):
+        cross_entropy = self._cross_entropy()
+        return lambda x, y, y_pred: cross_entropy(y, y_pred) / replicas
+
+    def _at_size(self, model, size):
+        """``model``, or a twin built for images of ``size`` holding its weights.
+
+        keras-hub's DeepLabV3 upsamples by fixed factors, so it is built for
+        one size; whole validation images (Cityscapes: 1024x2048) are larger
+        than the training crops. The weights do not depend on the size.
+        """
+        if tuple(model.input_shape[1:3]) == tuple(size):
+            return model
+        twin = self.build_model(image_size=size)
+        twin.set_weights(model.get_weights())
+        return twin
+
+    def score(self, model, data, max_batches=None, local=False):
+        """mIoU (%) on whole validation images, by
+        `fixnorm_experiments.metrics.MeanIoUAccumulator` (the Cityscapes
+        convention: classes absent from labels and predictions are left out)."""
+        from fixnorm_experiments import metrics
+
+        batches = data.scoring if max_batches is None else data.scoring.take(max_batches)
+        accumulator = metrics.MeanIoUAccumulator(self.recipe.num_classes, IGNORE_LABEL)
+        sized = {}
+        for images, labels in batches:
+            size = tuple(images.shape[1:3])
+            if size not in sized:
+                sized[size] = self._at_size(model, size)
+            accumulator.update(labels.numpy(), sized[size].predict_on_batch(images))
+        result = accumulator.result()
+        return {"metric": 100 * result["mean_iou"], "mean_iou": result["mean_iou"],
+                "pixel_accuracy": result["pixel_accuracy"],
+                "per_class_iou": [None if np.isnan(v) else float(v)
+                                  for v in result["per_class_iou"]]}

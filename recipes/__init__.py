@@ -1,1 +1,0 @@
-"""Runnable recipes (``python -m recipes.<name>``) built on tf_fixnorm."""
