@@ -36,7 +36,7 @@ class DataSource:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run (`fixnorm-train`); `train.run.train` reads nothing else.
+    """One training run (`fixnorm-train`); `run.train` reads nothing else.
 
     Attributes:
       recipe: the recipe, with ``--image_size`` applied.
@@ -163,6 +163,20 @@ def parse_seeds(values):
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds must be distinct integers >= 0, got {','.join(values)}")
     return seeds
+
+
+def with_image_size(recipe, spec, values):
+    """``recipe`` with ``--image_size`` (a flag's strings, or None) applied."""
+    if not values:
+        return recipe
+    return dataclasses.replace(recipe, image_size=parse_image_size(values, spec.image_size_dims))
+
+
+def check_data_format(recipe, spec, data_format):
+    """Refuse a ``--data_format`` the recipe's task does not read."""
+    if data_format and data_format not in spec.data_formats:
+        raise UsageError(f"--data_format={data_format} does not apply to {recipe.name}: "
+                         f"{recipe.task} recipes read {', '.join(spec.data_formats)}")
 
 
 def parse_image_size(values, dims):

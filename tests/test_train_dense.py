@@ -142,7 +142,7 @@ def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_pat
         assert "BatchNorm statistics stay per worker" in out
     chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
     assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
-    # Synchronized BN hangs a worker under this strategy (train/run.py's note).
+    # Synchronized BN hangs a worker under this strategy (fixnorm_experiments/run.py's note).
     assert not chief["sync_batch_norm"]
     assert all(math.isfinite(x) for x in chief["history"]["loss"])
     assert chief["weights_sha256"] == other["weights_sha256"]

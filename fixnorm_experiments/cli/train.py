@@ -16,7 +16,6 @@ mIoU or COCO AP). Bad input stops the run with one `error:` line and a
 non-zero exit, before anything in --model_dir is touched.
 """
 
-import dataclasses
 import os
 import sys
 
@@ -87,12 +86,8 @@ def make_config(values):
     config.check_unit(recipe, spec, {name: getattr(values, name) for name in
                                      ("epochs", "steps_per_epoch", "iterations",
                                       "steps_per_loop")})
-    if values.data_format and values.data_format not in spec.data_formats:
-        raise UsageError(f"--data_format={values.data_format} does not apply to {recipe.name}: "
-                         f"{recipe.task} recipes read {', '.join(spec.data_formats)}")
-    if values.image_size:
-        recipe = dataclasses.replace(recipe, image_size=config.parse_image_size(
-            values.image_size, spec.image_size_dims))
+    config.check_data_format(recipe, spec, values.data_format)
+    recipe = config.with_image_size(recipe, spec, values.image_size)
     if values.backbone_weights and not spec.pretrained_backbone:
         raise UsageError(f"--backbone_weights applies to recipes with a pretrained backbone "
                          f"(segmentation, detection); {recipe.name} has none")
@@ -123,7 +118,7 @@ def main(argv):
         return
     try:
         run_config = make_config(FLAGS)
-        from fixnorm_experiments.train.run import train
+        from fixnorm_experiments.run import train
 
         train(run_config)
     except (ValueError, ImportError) as error:  # UsageError, the tasks' checks, no keras-hub

@@ -16,7 +16,6 @@ KERASTUNER_ORACLE_PORT and start the same command once as the chief
 (KERASTUNER_TUNER_ID=chief) and once per worker (tuner0, tuner1, ...).
 """
 
-import dataclasses
 import os
 import shlex
 import sys
@@ -83,15 +82,11 @@ def make_config(values, argv=()):
     """A `config.TuneConfig` from parsed flags; a UsageError before anything is written."""
     recipe = recipes.get(values.recipe)
     spec = tasks.spec(recipe.task)
-    if values.image_size:
-        recipe = dataclasses.replace(recipe, image_size=config.parse_image_size(
-            values.image_size, spec.image_size_dims))
+    recipe = config.with_image_size(recipe, spec, values.image_size)
     if values.objective and values.objective not in spec.objectives:
         raise UsageError(f"{recipe.name} is a {recipe.task} recipe: use --objective="
                          f"{' or '.join(spec.objectives)} (val_metric is its {recipe.metric})")
-    if values.data_format and values.data_format not in spec.data_formats:
-        raise UsageError(f"--data_format={values.data_format} does not apply to {recipe.name}: "
-                         f"{recipe.task} recipes read {', '.join(spec.data_formats)}")
+    config.check_data_format(recipe, spec, values.data_format)
     methods = tuple(values.compare or [values.method])
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

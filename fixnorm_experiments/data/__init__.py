@@ -15,7 +15,8 @@ Segmentation and detection, from local TFDS directories:
 ``make_coco_dataset`` and ``make_coco_eval_dataset`` (``fixnorm_experiments.data.coco``).
 """
 
-from fixnorm_experiments.data.embedded import as_dataset, load_digits, load_mnist1d, load_mnist_subset
+from fixnorm_experiments.data.embedded import (as_dataset, load_digits, load_mnist1d,
+                                               load_mnist_subset)
 
 _LAZY = {
     "make_imagenet_dataset": "fixnorm_experiments.data.imagenet",

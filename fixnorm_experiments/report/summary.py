@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 
-from fixnorm_experiments.report.records import (best_so_far, best_trial, better,
-                                                check_direction, methods_in_order, run_scores,
-                                                trials_to_reach)
+from fixnorm_experiments.report.records import (best_trial, better, check_direction,
+                                                methods_in_order, run_scores, trials_to_reach)
 
 
 def best_overall(results):

@@ -1,7 +1,7 @@
 """The Task interface: what a kind of recipe needs to be trained, tuned and scored.
 
 A recipe (`fixnorm_experiments.recipes`) is data; its task turns it into a
-run. `train.run` (one training run) and the tuner's hypermodel (many
+run. `fixnorm_experiments.run` (one training run) and the tuner's hypermodel (many
 trials) see nothing else, so a trial trains exactly what the binary trains
 and neither knows whether it is classifying, segmenting or detecting.
 

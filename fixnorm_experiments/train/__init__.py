@@ -1,7 +1,5 @@
 """Training plumbing: one job per module, nothing here knows a dataset or a model.
 
-- `run.py`: one training run of a recipe, from a `config.TrainConfig` (what
-  `fixnorm-train` does);
 - `schedules.py`: warm-up, then cosine, step or poly decay;
 - `optimizers.py`: the two flavours' optimizers (`coupled_l2.py`: the
   reference's SGD with coupled L2);
