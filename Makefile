@@ -17,6 +17,15 @@ TF_PACKAGE := $(shell if [ "$$(uname -s)-$$(uname -m)" = Linux-x86_64 ] && \
 	! nvidia-smi -L >/dev/null 2>&1; then echo tensorflow-cpu; else echo tensorflow; fi)
 endif
 export TF_PACKAGE
+# The other Keras backends the core is tested on (CPU builds). torch 2.13.0
+# is the CPU wheel this machine keeps on disk for Python 3.11; a plain
+# `torch` would fetch a CUDA build of several GB.
+TORCH_PACKAGE ?= torch==2.13.0
+JAX_PACKAGE ?= jax
+# The library's tests, run again on JAX and on PyTorch (the recipes, the
+# tuner and their tests stay on TensorFlow).
+CORE_TESTS ?= tests/test_projection.py tests/test_optimizer.py tests/test_callbacks.py \
+	tests/test_backends.py tests/test_layer_rules.py tests/test_analysis_auto.py
 
 .PHONY: compare demo test bench venv clean distclean
 
@@ -29,6 +38,7 @@ $(STAMP): setup.py
 	# keras-hub for the segmentation/detection tests, without its
 	# tensorflow-text dependency (which would add the full tensorflow wheel).
 	$(PY) -m pip install --no-deps 'keras-hub>=0.21'
+	$(PY) -m pip install '$(TORCH_PACKAGE)' '$(JAX_PACKAGE)'
 	touch $@
 
 # FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.
@@ -41,9 +51,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS) tests
+	KERAS_BACKEND=jax $(PY) -m pytest $(PYTEST_ARGS) $(CORE_TESTS)
+	KERAS_BACKEND=torch $(PY) -m pytest $(PYTEST_ARGS) $(CORE_TESTS)
 
 bench: $(STAMP)
-	$(PY) benchmarks/step_overhead.py $(BENCH_ARGS)
+	for backend in tensorflow jax torch; do \
+		KERAS_BACKEND=$$backend $(PY) benchmarks/step_overhead.py $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache bench_out tune_out

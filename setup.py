@@ -84,9 +84,9 @@ setup(
         "all": EXPERIMENTS + TEST,
     },
     entry_points={"console_scripts": [
-        "fixnorm-train=fixnorm_experiments.cli:train",
-        "fixnorm-tune=fixnorm_experiments.cli:tune",
-        "fixnorm-analyze=fixnorm_experiments.cli:analyze",
+        "fixnorm-train=fixnorm_experiments.cli.scripts:train",
+        "fixnorm-tune=fixnorm_experiments.cli.scripts:tune",
+        "fixnorm-analyze=fixnorm_experiments.cli.scripts:analyze",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3",

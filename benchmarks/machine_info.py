@@ -5,16 +5,29 @@ import platform
 
 
 def machine():
-    """Platform, CPU, Python, TensorFlow and Keras versions, and visible GPUs."""
+    """Platform, CPU, Python, the Keras backend and versions, and visible accelerators."""
     import keras
-    import tensorflow as tf
 
-    return {
+    backend = keras.backend.backend()
+    info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "backend": backend,
     }
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        info.update(tensorflow=tf.__version__,
+                    gpus=[d.name for d in tf.config.list_physical_devices("GPU")])
+    elif backend == "jax":
+        import jax
+
+        info.update(jax=jax.__version__, devices=[str(d) for d in jax.devices()])
+    elif backend == "torch":
+        import torch
+
+        info.update(torch=torch.__version__, cuda=torch.cuda.is_available())
+    return info

@@ -1,6 +1,9 @@
 """Training-step time of FixNorm(SGD momentum) against bare SGD momentum.
 
     python benchmarks/step_overhead.py [--steps=5] [--rounds=20] [--jit_compile]
+    KERAS_BACKEND=jax python benchmarks/step_overhead.py      (or torch)
+
+On whichever Keras backend KERAS_BACKEND names (TensorFlow by default).
 
 Two identical ResNet-style BatchNorm models (small_resnet, same initial
 weights) are compiled, one with ``FixNorm(SGD(momentum=0.9))`` and one with
@@ -81,13 +84,13 @@ def build_pair():
 
 
 def random_batch():
+    """One batch of random images and labels, as NumPy arrays (any backend)."""
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(FLAGS.seed)
     x = rng.standard_normal((FLAGS.batch_size, FLAGS.image_size, FLAGS.image_size, 3))
     y = rng.integers(0, NUM_CLASSES, size=FLAGS.batch_size)
-    return tf.constant(x, tf.float32), tf.constant(y, tf.int32)
+    return x.astype("float32"), y.astype("int32")
 
 
 def timed_steps(model, x, y, steps):

@@ -46,6 +46,7 @@ def train(config):
     Returns:
       The metrics written to ``metrics.json``.
     """
+    distribution.require_tensorflow_backend("fixnorm-train")
     recipe = config.recipe
     task = tasks.make(recipe)
     sync_batch_norm = resolve_sync_batch_norm(config)
@@ -84,7 +85,8 @@ def train(config):
                   f"(state in {model_dir}/backup)")
         history = model.fit(train_ds, epochs=plan.loops, steps_per_epoch=plan.steps_per_loop,
                             validation_data=data.evaluation, verbose=config.verbose,
-                            callbacks=checkpoints.make_callbacks(model_dir)).history
+                            callbacks=checkpoints.make_callbacks(
+                                model_dir, **task.fixnorm_options())).history
     # Every worker holds the same weights and scores the whole evaluation set.
     scored = task.score(model, data, config.eval_batches, local=multi_worker)
     fixnorm = find_fixnorm(model.optimizer)

@@ -1,25 +1,17 @@
 """fixnorm-train's and fixnorm-tune's flags become frozen configs, or one clear error."""
 
 import dataclasses
-import types
 
 import pytest
 
 from fixnorm_experiments import config
 from fixnorm_experiments.config import UsageError
 
-TRAIN_DEFAULTS = dict(
-    recipe="digits_tune", flavour="fixnorm", model_dir=None, data_dir=None, data_format=None,
-    tfds_name=None, strategy="default", logical_cpus=0, epochs=None, steps_per_epoch=None,
-    iterations=None, steps_per_loop=None, global_batch_size=None, image_size=None, lr=None,
-    alpha=None, weight_decay=None, scope="global", eval_batches=None, backbone_weights=None,
-    sync_batch_norm=None, seed=0, verbose=1)
-
-
 def train_flags(tmp_path, **given):
-    values = dict(TRAIN_DEFAULTS, model_dir=str(tmp_path / "run"))
-    values.update(given)
-    return types.SimpleNamespace(**values)
+    from fixnorm_experiments.cli import train
+
+    return train.DEFINE.defaults(**{"recipe": "digits_tune", "model_dir": str(tmp_path / "run"),
+                                    **given})
 
 
 def make_train_config(tmp_path, **given):
@@ -93,3 +85,14 @@ def test_a_model_dir_that_is_a_file_is_refused(tmp_path):
 def test_shared_checks(helper, args, message):
     with pytest.raises(UsageError, match=message):
         helper(*args)
+
+
+def test_both_binaries_flags_live_in_one_process():
+    """The binaries define flags of the same names, each apart (no DuplicateFlagError)."""
+    from fixnorm_experiments.cli import analyze, train, tune
+
+    assert train.DEFINE.defaults().recipe is None
+    assert tune.DEFINE.defaults().recipe == "digits_tune"
+    assert analyze.DEFINE.defaults().method == "auto"
+    with pytest.raises(KeyError, match="no such flag: nope"):
+        train.DEFINE.defaults(nope=1)

@@ -227,3 +227,22 @@ def test_analyze_prints_the_role_table_of_a_saved_model(installed, tmp_path):
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert bad.returncode != 0 and errors == [f"error: --model {tmp_path / 'missing.keras'} "
                                               "is not a file"]
+
+
+def test_a_binary_without_its_extra_says_which_to_install():
+    code = textwrap.dedent("""
+        import sys
+        class Block:  # as in a core-only install: no absl
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "absl":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        sys.meta_path.insert(0, Block())
+        sys.argv = ["fixnorm-tune", "--help"]
+        from fixnorm_experiments.cli import scripts
+        scripts.tune()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("error: fixnorm-tune needs absl, from the experiments extra: "
+                                  "pip install 'tf_fixnorm[experiments]'")

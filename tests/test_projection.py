@@ -1,67 +1,94 @@
-"""The norm math, called without a model."""
+"""The norm math, called without a model (on whichever Keras backend is set)."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from tf_fixnorm import FixedNorm, projection
 
 rng = np.random.default_rng(0)
 
 
+def numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def constant(x, dtype="float32"):
+    return ops.convert_to_tensor(np.asarray(x), dtype)
+
+
 def test_rescale_to_norm_whole_tensor_and_direction_kept():
     x = rng.standard_normal((3, 3, 4, 5)).astype("float32")
-    y = projection.rescale_to_norm(tf.constant(x), 2.5).numpy()
+    y = numpy(projection.rescale_to_norm(constant(x), 2.5))
     assert np.linalg.norm(y) == pytest.approx(2.5, rel=1e-6)
     np.testing.assert_allclose(y / np.linalg.norm(y), x / np.linalg.norm(x), rtol=1e-5, atol=1e-7)
 
 
 def test_per_class_rows():
     w = rng.standard_normal((7, 3)).astype("float32")
-    y = projection.rescale_to_norm(tf.constant(w), 0.5, axis=projection.class_axes(2)).numpy()
+    y = numpy(projection.rescale_to_norm(constant(w), 0.5, axis=projection.class_axes(2)))
     np.testing.assert_allclose(np.linalg.norm(y, axis=0), 0.5, rtol=1e-6)
-    s = projection.classifier_scale(tf.constant(w), 0.5, "per_class").numpy()
+    s = numpy(projection.classifier_scale(constant(w), 0.5, "per_class"))
     np.testing.assert_allclose(s.ravel(), 0.5 / np.linalg.norm(w, axis=0), rtol=1e-6)
 
 
 def test_zero_norm_is_left_alone_not_nan():
-    z = tf.zeros((4, 4))
-    assert np.all(projection.rescale_to_norm(z, 3.0).numpy() == 0)
+    z = ops.zeros((4, 4))
+    assert np.all(numpy(projection.rescale_to_norm(z, 3.0)) == 0)
     assert float(projection.safe_scale(0.0, 3.0)) == 1.0
     assert float(projection.safe_scale(2.0, 0.0)) == 1.0  # no target: no change
-    mixed = tf.constant([[0.0, 3.0], [0.0, 4.0]])  # a zero class and a live one
-    out = projection.rescale_to_norm(mixed, 1.0, axis=[0]).numpy()
+    mixed = constant([[0.0, 3.0], [0.0, 4.0]])  # a zero class and a live one
+    out = numpy(projection.rescale_to_norm(mixed, 1.0, axis=[0]))
     np.testing.assert_allclose(out, [[0.0, 0.6], [0.0, 0.8]], rtol=1e-6)
 
 
-def test_global_projection_keeps_ratios_and_hits_target():
+def test_joint_projection_keeps_ratios_and_hits_target():
     ks = [rng.standard_normal(s).astype("float32") for s in [(3, 3, 2, 4), (4, 8), (5,)]]
-    out = [t.numpy() for t in projection.project([tf.constant(k) for k in ks], 6.0, "global")]
+    out = [numpy(t) for t in projection.project([constant(k) for k in ks], 6.0, "joint")]
     total = np.sqrt(sum(np.sum(o ** 2) for o in out))
     assert total == pytest.approx(6.0, rel=1e-6)
     ratios = [np.linalg.norm(o) / np.linalg.norm(k) for o, k in zip(out, ks)]
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
+    assert projection.joint_norm(out) == pytest.approx(6.0, rel=1e-6)
 
 
-def test_per_kernel_projection():
+def test_each_projection_per_kernel_targets_or_one_shared():
     ks = [rng.standard_normal((4, 4)).astype("float32") * s for s in (0.1, 10.0)]
-    out = projection.project([tf.constant(k) for k in ks], [1.0, 2.0], "per_kernel")
-    assert [float(np.linalg.norm(o)) for o in out] == pytest.approx([1.0, 2.0], rel=1e-6)
+    out = projection.project([constant(k) for k in ks], [1.0, 2.0], "each")
+    assert [float(np.linalg.norm(numpy(o))) for o in out] == pytest.approx([1.0, 2.0], rel=1e-6)
+    out = projection.project([constant(k) for k in ks], 0.5, "each")  # alpha, frobenius
+    assert [float(np.linalg.norm(numpy(o))) for o in out] == pytest.approx([0.5, 0.5], rel=1e-6)
+
+
+def test_per_class_projection_and_the_classifier_norm():
+    ks = [rng.standard_normal((3, 3, 4, 6)).astype("float32"),
+          rng.standard_normal((6, 5)).astype("float32")]
+    out = [numpy(o) for o in projection.project([constant(k) for k in ks], 2.0, "per_class")]
+    np.testing.assert_allclose(np.linalg.norm(out[0].reshape(-1, 6), axis=0), 2.0, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(out[1], axis=0), 2.0, rtol=1e-6)
+    # The classifier's norm is alpha once held, for one kernel or several, either measure.
+    assert projection.classifier_norm(out, "per_class") == pytest.approx(2.0, rel=1e-6)
+    held = [numpy(o) for o in projection.project([constant(k) for k in ks], 2.0, "each")]
+    assert projection.classifier_norm(held, "frobenius") == pytest.approx(2.0, rel=1e-6)
+    # Before holding: the root mean square of what alpha measures.
+    norms = [np.linalg.norm(k) for k in ks]
+    assert projection.classifier_norm(ks) == pytest.approx(np.sqrt(np.mean(np.square(norms))))
+    assert np.isnan(projection.classifier_norm([]))
 
 
 def test_float16_weights_keep_dtype():
-    x = tf.constant(rng.standard_normal((8, 8)), tf.float16)
+    x = constant(rng.standard_normal((8, 8)), "float16")
     y = projection.rescale_to_norm(x, 1.0)
-    assert y.dtype == tf.float16
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
     assert float(projection.norm(y)) == pytest.approx(1.0, rel=2e-3)
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="scope must be one of"):
-        projection.project([tf.ones((2, 2))], 1.0, "layer")
+    with pytest.raises(ValueError, match="measure must be one of"):
+        projection.group_scales([ops.ones((2, 2))], 1.0, "layer")
     with pytest.raises(ValueError, match="alpha_measure must be one of"):
-        projection.classifier_scale(tf.ones((2, 2)), 1.0, "rows")
+        projection.classifier_scale(ops.ones((2, 2)), 1.0, "rows")
 
 
 def test_fixed_norm_constraint_in_training_and_serialization(tmp_path):

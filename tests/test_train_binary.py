@@ -125,3 +125,12 @@ def test_two_workers_finish_with_identical_weights_and_held_norms(tmp_path):
         held = m["held_norms"]
         for group in ("scale_invariant", "classifier"):
             assert held["achieved"][group] == pytest.approx(held["targets"][group], rel=1e-5)
+
+
+def test_another_keras_backend_is_one_error_line(tmp_path):
+    model_dir = tmp_path / "run"
+    result = run(*SMALL, f"--model_dir={model_dir}", timeout=120, KERAS_BACKEND="jax")
+    lines = error_lines(result)
+    assert result.returncode != 0 and len(lines) == 1, result.stderr[-2000:]
+    assert "runs on Keras' TensorFlow backend (tf.data, tf.distribute), not jax" in lines[0]
+    assert not model_dir.exists()

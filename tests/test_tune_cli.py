@@ -36,24 +36,24 @@ def results(directory):
 
 def test_compare_prints_trials_table_and_plots(tmp_path):
     out = str(tmp_path / "t")
-    result = run(*FAST, "--compare=fixnorm,random", "--seeds=0,1", "--max_trials=3",
+    result = run(*FAST, "--compare=fixnorm,random", "--seeds=0,1", "--max_trials=2",
                  f"--directory={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = live_lines(result.stdout)
     assert [(m, s) for m, s, _ in lines] == (
-        [("fixnorm", "0")] * 3 + [("random", "0")] * 3 + [("fixnorm", "1")] * 3
-        + [("random", "1")] * 3)
+        [("fixnorm", "0")] * 2 + [("random", "0")] * 2 + [("fixnorm", "1")] * 2
+        + [("random", "1")] * 2)
     r = results(out)
     assert [(run["method"], run["seed"]) for run in r["runs"]] == [
         ("fixnorm", 0), ("random", 0), ("fixnorm", 1), ("random", 1)]
     for run_record in r["runs"]:
-        assert len(run_record["trials"]) == 3
+        assert len(run_record["trials"]) == 2
         for trial in run_record["trials"]:
             assert trial["status"] == "COMPLETED" and 0.0 <= trial["score"] <= 1.0
         names = {"fixnorm": {"lr", "alpha"}, "random": {"lr", "weight_decay"}}
         assert set(run_record["trials"][0]["values"]) == names[run_record["method"]]
     fixnorm = r["runs"][0]["trials"]
-    assert [t["stage"] for t in fixnorm] == ["lr"] * 3
+    assert [t["stage"] for t in fixnorm] == ["lr"] * 2
     # The recipe's reference lr and fixnorm alpha start it.
     assert fixnorm[0]["values"] == {"lr": 0.2, "alpha": 4.0}
     assert (r["lr_start"], r["alpha_start"]) == (0.2, 4.0)
@@ -161,15 +161,9 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
 
 def tune_flags(**given):
     """fixnorm-tune's flag defaults, with ``given`` changed, as parsed flags."""
-    import types
-
-    from absl import flags
-
     from fixnorm_experiments.cli import tune
 
-    defaults = {flag.name: flag.default
-                for flag in flags.FLAGS.get_key_flags_for_module(tune.__name__)}
-    return types.SimpleNamespace(**{**defaults, **given})
+    return tune.DEFINE.defaults(**given)
 
 
 @pytest.mark.parametrize("given, expected", [({}, 4.0), ({"alpha_start": 0.5}, 0.5)])

@@ -1,7 +1,8 @@
 """tf_fixnorm: train normalized Keras networks without weight decay by fixing weight norms.
 
 - `analyze(model)`: which kernels are scale-invariant, which is the classifier
-  (`tf_fixnorm.analysis`).
+  (`tf_fixnorm.analysis`); `register_layer_rule(LayerClass, rule)` tells it
+  how a custom layer treats a scaled input.
 - `FixNorm(inner_optimizer, model, alpha)`: the optimizer wrapper; what
   happens after a step is in `tf_fixnorm.optimizer`.
 - `FixedNorm(norm)`: a per-layer constraint holding a weight at a norm.
@@ -30,6 +31,7 @@ _EXPORTS = {
     "SCALE_INVARIANT": "tf_fixnorm.analysis",
     "CLASSIFIER": "tf_fixnorm.analysis",
     "OTHER": "tf_fixnorm.analysis",
+    "register_layer_rule": "tf_fixnorm.analysis",
     "NormMonitor": "tf_fixnorm.callbacks",
     "find_fixnorm": "tf_fixnorm.callbacks",
     "FixedNorm": "tf_fixnorm.constraints",

@@ -11,15 +11,22 @@ then, on the steps that updated, FixNorm rescales
   un-normalized convs: role "other", rank >= 2) back to its own initial norm.
 Everything else (biases, gamma, beta; other kernels by default) gets the plain
 inner update. Why: docs/method.md, "FixNorm".
+
+It is written on `keras.ops` and runs on every Keras backend: under JAX the
+rescaling happens inside the jitted step (Keras' `stateless_apply` calls
+`apply` in a stateless scope), and under a `tf.distribute` strategy it goes
+through the strategy's merge, as Keras' own update does.
 """
 
+import contextlib
+import dataclasses
 import math
 import warnings
 import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tf_fixnorm import projection
 from tf_fixnorm.analysis import CLASSIFIER, OTHER, SCALE_INVARIANT, Analysis, analyze
@@ -30,14 +37,58 @@ _BASE_ARGS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_e
 OTHER_KERNELS = ("free", "held")
 
 
-class _Groups:
-    """The variables FixNorm holds. A plain object so Keras does not track it:
-    the optimizer must not own the model's variables in checkpoints."""
+@dataclasses.dataclass(frozen=True)
+class HeldGroup:
+    """One group of kernels FixNorm holds, and how.
 
-    def __init__(self, scale_invariant, classifier, other=()):
-        self.scale_invariant = scale_invariant
-        self.classifier = classifier
-        self.other = list(other)
+    Attributes:
+        role: the role of its kernels, also its name in `targets()` and
+            `norm_report()`.
+        variables: the kernels.
+        measure: how their norm is held (`projection.MEASURES`).
+        target: the target norm: a number (alpha), or the optimizer variable
+            holding the initial norm(s), which checkpoints restore.
+        report: how `norm_report` sums the group up: "joint" (the norm of
+            all its kernels together) or "classifier"
+            (`projection.classifier_norm`, in the units of alpha).
+    """
+
+    role: str
+    variables: tuple
+    measure: str
+    target: object
+    report: str = "joint"
+
+    def target_report(self):
+        """The group's target in the units of `current_report`."""
+        target = np.asarray(ops.convert_to_numpy(self.target), np.float64)
+        if self.report == "joint":  # the norm of all kernels at their targets together
+            return float(np.sqrt(np.sum(np.square(target))))
+        return float(np.sqrt(np.mean(np.square(target))))
+
+    def current_report(self, alpha_measure="frobenius"):
+        """The group's current norm, comparable with `target_report`."""
+        if self.report == "joint":
+            return projection.joint_norm(self.variables)
+        return projection.classifier_norm(self.variables, alpha_measure)
+
+
+def _eager():
+    """A scope where tensors have values even inside a traced function (TensorFlow)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
+
+
+def _initial_norms(variables, joint):
+    """The current norms of `variables`, read eagerly: one over all of them, or each."""
+    with _eager():
+        norms = np.array([float(projection.norm(v)) for v in variables], np.float32)
+    if joint:
+        return np.float32(np.sqrt(np.sum(np.square(norms))))
+    return norms
 
 
 def check_no_weight_decay(inner_optimizer):
@@ -148,7 +199,7 @@ class FixNorm(keras.optimizers.Optimizer):
             self._role_map = self._analyze(model)
             self._sample = None
             check_no_regularizers(model.trainable_variables)
-        self._groups = None
+        self._groups = None  # the HeldGroups, made by build
 
     # -- roles and state ---------------------------------------------------
 
@@ -186,29 +237,33 @@ class FixNorm(keras.optimizers.Optimizer):
                           stacklevel=2)
         self.inner_optimizer.build(var_list)
         # The norms when training began, read eagerly even if build runs in a
-        # tf.function; a checkpoint restores them over these values.
-        with tf.init_scope():
-            norms = np.array([float(projection.norm(v)) for v in invariant], np.float32)
-        if self.scope == "global":
-            initial = np.float32(np.sqrt(np.sum(np.square(norms))))
-            shape = ()
-        else:
-            initial, shape = norms, (len(norms),)
-        self.target_norms = self.add_variable(
-            shape=shape, dtype="float32", name="scale_invariant_norms", aggregation="none",
-            initializer=lambda shape, dtype: tf.constant(initial, dtype=dtype, shape=shape))
-        other = []
+        # traced function; a checkpoint restores them over these values.
+        joint = self.scope == "global"
+        self.target_norms = self._norm_variable("scale_invariant_norms",
+                                                _initial_norms(invariant, joint))
+        groups = [HeldGroup(SCALE_INVARIANT, tuple(invariant), "joint" if joint else "each",
+                            self.target_norms),
+                  HeldGroup(CLASSIFIER, tuple(classifier),
+                            "per_class" if self.alpha_measure == "per_class" else "each",
+                            self.alpha, report="classifier")]
         if self.other_kernels == "held":
             other = [v for v in var_list if roles.get(v.path) == OTHER and len(v.shape) >= 2]
-            with tf.init_scope():
-                other_norms = np.array([float(projection.norm(v)) for v in other], np.float32)
-            self.other_norms = self.add_variable(
-                shape=(len(other),), dtype="float32", name="other_kernel_norms",
-                aggregation="none",
-                initializer=lambda shape, dtype: tf.constant(other_norms, dtype=dtype,
-                                                             shape=shape))
-        self._groups = _Groups(invariant, classifier, other)
+            self.other_norms = self._norm_variable("other_kernel_norms",
+                                                   _initial_norms(other, joint=False))
+            groups.append(HeldGroup(OTHER, tuple(other), "each", self.other_norms))
+        self._groups = groups
         super().build(var_list)
+
+    def _norm_variable(self, name, value):
+        value = np.asarray(value, np.float32)
+        return self.add_variable(
+            shape=value.shape, dtype="float32", name=name, aggregation="none",
+            initializer=lambda shape, dtype: ops.convert_to_tensor(value.reshape(shape), dtype))
+
+    @property
+    def groups(self):
+        """The `HeldGroup`s, in the order they are projected; None before build."""
+        return None if self._groups is None else list(self._groups)
 
     @property
     def variables(self):
@@ -234,6 +289,8 @@ class FixNorm(keras.optimizers.Optimizer):
     # -- the step ----------------------------------------------------------
 
     def apply(self, grads, trainable_variables=None):
+        # Under JAX, Keras' `stateless_apply` runs this in a stateless scope:
+        # the reads and assignments below then act on the jitted step's values.
         if not self.built:
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
@@ -242,7 +299,7 @@ class FixNorm(keras.optimizers.Optimizer):
         steps = inner.gradient_accumulation_steps
         # With accumulation, only every `steps`-th call updates the weights;
         # Keras decides so on its raw call counter (`iterations` is divided).
-        is_update = None if not steps else tf.equal((inner._iterations + 1) % steps, 0)
+        is_update = None if not steps else ops.equal((inner._iterations + 1) % steps, 0)
         inner.apply(grads, trainable_variables)
         self.project(is_update)
 
@@ -252,89 +309,74 @@ class FixNorm(keras.optimizers.Optimizer):
             self.project()  # the EMA averages were swapped in: hold their norms too
 
     def project(self, is_update=None):
-        """Rescale the held kernels onto their norms (one pass, in-graph).
+        """Rescale the held kernels onto their norms (one pass, in the step).
 
         Args:
             is_update: optional boolean scalar; where False the weights are
                 left exactly as they are (scale 1).
         """
-        groups = self._groups
-        if groups is None:
+        if self._groups is None:
             raise ValueError("FixNorm is not built yet: build it or call fit first")
         variables, scales = [], []
-        if groups.scale_invariant:
-            squared = [projection.squared_norm(v) for v in groups.scale_invariant]
-            if self.scope == "global":
-                scales += [projection.global_scale(squared, self.target_norms)] * len(squared)
-            else:
-                scales += projection.per_kernel_scales(squared, self.target_norms)
-            variables += groups.scale_invariant
-        for v in groups.classifier:
-            scales.append(projection.classifier_scale(v, self.alpha, self.alpha_measure))
-            variables.append(v)
-        if groups.other:
-            scales += projection.per_kernel_scales(
-                [projection.squared_norm(v) for v in groups.other], self.other_norms)
-            variables += groups.other
+        for group in self._groups:
+            if group.variables:
+                variables += group.variables
+                scales += projection.group_scales([v.value for v in group.variables],
+                                                  group.target, group.measure)
         if not variables:
             return
         if is_update is not None:
-            scales = [tf.where(is_update, s, tf.ones_like(s)) for s in scales]
-        self._assign_scaled([v.value for v in variables], scales)
+            scales = [ops.where(is_update, s, ops.ones_like(s)) for s in scales]
+        if keras.backend.backend() == "tensorflow":
+            self._tf_assign_scaled([v.value for v in variables], scales)
+        else:
+            for variable, scale in zip(variables, scales):
+                variable.assign(projection.rescale(variable.value, scale))
 
-    def _assign_scaled(self, variables, scales):
+    def _tf_assign_scaled(self, variables, scales):
+        """The assignments under a `tf.distribute` strategy, as Keras' own update
+        step does: merged to cross-replica context where the strategy needs it,
+        so mirrored copies stay identical."""
+        import tensorflow as tf
+
         def assign_all(distribution, variables, scales):
             for variable, scale in zip(variables, scales):
                 distribution.extended.update(
-                    variable, lambda v, s: v.assign(v * tf.cast(s, v.dtype)),
+                    variable, lambda v, s: v.assign(projection.rescale(v, s)),
                     args=(scale,), group=False)
 
         strategy = self._distribution_strategy
         if tf.distribute.in_cross_replica_context():
             assign_all(strategy, variables, scales)
         else:
-            # As Keras' own update step does: merge to cross-replica context
-            # where the strategy needs it, so mirrored copies stay identical.
             tf.__internal__.distribute.interim.maybe_merge_call(
                 assign_all, strategy, variables, scales)
 
     # -- reports -----------------------------------------------------------
 
     def targets(self):
-        """dict: group -> target norm (scale-invariant: over the whole group)."""
-        target = np.asarray(self.target_norms.numpy(), np.float64)
-        targets = {SCALE_INVARIANT: float(np.sqrt(np.sum(np.square(target)))),
-                   CLASSIFIER: self.alpha}
-        if self._groups is not None and self._groups.other:
-            other = np.asarray(self.other_norms.numpy(), np.float64)
-            targets[OTHER] = float(np.sqrt(np.sum(np.square(other))))
-        return targets
+        """dict: group -> target norm, in the units of `norm_report()`.
+
+        Scale-invariant (and held other kernels): the norm of all of them
+        together at their targets. Classifier: alpha.
+        """
+        if self._groups is None:
+            raise ValueError("FixNorm is not built yet")
+        return {group.role: group.target_report() for group in self._groups
+                if group.variables or group.role != OTHER}
 
     def norm_report(self):
         """dict: group -> current norm, comparable with `targets()`.
 
-        Scale-invariant: the norm of all held kernels together. Classifier:
-        the root mean square of the measured norms (kernels, or classes with
-        alpha_measure "per_class"), which is alpha when they are all held.
+        Scale-invariant (and held other kernels): the norm of all of them
+        together. Classifier: `projection.classifier_norm` (the root mean
+        square of the norms alpha holds), which is alpha when they are held;
+        NormMonitor reports the same.
         """
-        groups = self._groups
-        if groups is None:
+        if self._groups is None:
             raise ValueError("FixNorm is not built yet")
-        report = {SCALE_INVARIANT: float(np.sqrt(sum(
-            float(projection.squared_norm(v)) for v in groups.scale_invariant)))}
-        measured = []
-        for v in groups.classifier:
-            if self.alpha_measure == "per_class":
-                axes = projection.class_axes(len(v.shape))
-                measured += list(projection.norm(v, axis=axes).numpy())
-            else:
-                measured.append(float(projection.norm(v)))
-        report[CLASSIFIER] = float(np.sqrt(np.mean(np.square(measured)))) if measured \
-            else float("nan")
-        if groups.other:  # held other kernels, all together, as for the targets
-            report[OTHER] = float(np.sqrt(sum(float(projection.squared_norm(v))
-                                              for v in groups.other)))
-        return report
+        return {group.role: group.current_report(self.alpha_measure) for group in self._groups
+                if group.variables or group.role != OTHER}
 
     # -- serialization -----------------------------------------------------
 

@@ -1,13 +1,23 @@
 """Norm math for FixNorm: plain functions on tensors, no model, no optimizer.
 
-Every function here is pure (tensors in, tensors out) so tests and the
-constraint, the optimizer and the callbacks all share one implementation.
-Norms are computed in float32 whatever the weight dtype, and a weight whose
-norm is zero is left as it is: its direction is undefined, so there is
-nothing to rescale, and dividing by it would give NaN.
+Every function here is pure (tensors in, tensors out) and written on
+`keras.ops`, so the optimizer, the constraint and the callback share one
+implementation on every Keras backend. Norms are computed in float32 whatever
+the weight dtype, and a weight whose norm is zero is left as it is: its
+direction is undefined, so there is nothing to rescale, and dividing by it
+would give NaN.
+
+A held group is measured one of three ways (`MEASURES`):
+- "joint": one norm over all its kernels together (the scale-invariant
+  kernels under scope "global": layers may trade norm among themselves);
+- "each": each kernel at its own target (scope "per_kernel", the held other
+  kernels, and the classifier with alpha_measure "frobenius");
+- "per_class": each class's weight vector of each kernel at the target (the
+  classifier with alpha_measure "per_class").
 """
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 # What `alpha` measures: the Frobenius norm of the whole classifier kernel
 # ("frobenius") or the norm of each class's weight vector ("per_class").
@@ -15,17 +25,18 @@ ALPHA_MEASURES = ("frobenius", "per_class")
 # How the scale-invariant kernels are held: one norm over all of them together
 # ("global"), or each kernel at its own initial norm ("per_kernel").
 SCOPES = ("global", "per_kernel")
+MEASURES = ("joint", "each", "per_class")
 
 
 def squared_norm(x, axis=None, keepdims=False):
     """Sum of squares of `x` over `axis` (all axes if None), in float32."""
-    x = tf.cast(x, tf.float32)
-    return tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims)
+    x = ops.cast(x, "float32")
+    return ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
 
 
 def norm(x, axis=None, keepdims=False):
     """Euclidean (Frobenius) norm of `x` over `axis`, in float32."""
-    return tf.sqrt(squared_norm(x, axis=axis, keepdims=keepdims))
+    return ops.sqrt(squared_norm(x, axis=axis, keepdims=keepdims))
 
 
 def safe_scale(current_norm, target_norm):
@@ -34,10 +45,11 @@ def safe_scale(current_norm, target_norm):
     1 wherever the current norm is zero (nothing to rescale) or the target is
     not positive (no target), so the result is always finite.
     """
-    current_norm = tf.cast(current_norm, tf.float32)
-    target_norm = tf.cast(target_norm, tf.float32)
-    usable = tf.logical_and(current_norm > 0.0, target_norm > 0.0)
-    return tf.where(usable, tf.math.divide_no_nan(target_norm, current_norm), 1.0)
+    current_norm = ops.cast(current_norm, "float32")
+    target_norm = ops.cast(target_norm, "float32")
+    usable = ops.logical_and(current_norm > 0.0, target_norm > 0.0)
+    safe_current = ops.where(usable, current_norm, ops.ones_like(current_norm))
+    return ops.where(usable, target_norm / safe_current, ops.ones_like(safe_current))
 
 
 def class_axes(rank):
@@ -47,6 +59,11 @@ def class_axes(rank):
     EinsumDense kernels, so a class's weight vector is everything else.
     """
     return list(range(rank - 1))
+
+
+def rescale(x, scale):
+    """``x * scale`` in float32, back in the dtype of `x`."""
+    return ops.cast(ops.cast(x, "float32") * scale, x.dtype)
 
 
 def rescale_to_norm(x, target_norm, axis=None):
@@ -62,29 +79,7 @@ def rescale_to_norm(x, target_norm, axis=None):
     Returns:
         A tensor of the dtype of `x`; slices of zero norm are unchanged.
     """
-    scale = safe_scale(norm(x, axis=axis, keepdims=axis is not None), target_norm)
-    return tf.cast(tf.cast(x, tf.float32) * scale, x.dtype)
-
-
-def global_scale(squared_norms, target_norm):
-    """One factor for a group held at a joint norm.
-
-    Args:
-        squared_norms: list of scalar squared norms, one per kernel.
-        target_norm: the group's target norm.
-    """
-    return safe_scale(tf.sqrt(tf.add_n(list(squared_norms))), target_norm)
-
-
-def per_kernel_scales(squared_norms, target_norms):
-    """One factor per kernel, each held at its own target norm.
-
-    Args:
-        squared_norms: list of scalar squared norms.
-        target_norms: 1-D tensor of targets, same length.
-    """
-    current = tf.sqrt(tf.stack(list(squared_norms)))
-    return tf.unstack(safe_scale(current, target_norms), num=len(squared_norms))
+    return rescale(x, safe_scale(norm(x, axis=axis, keepdims=axis is not None), target_norm))
 
 
 def classifier_scale(kernel, alpha, alpha_measure="frobenius"):
@@ -92,27 +87,62 @@ def classifier_scale(kernel, alpha, alpha_measure="frobenius"):
     if alpha_measure == "frobenius":
         return safe_scale(norm(kernel), alpha)
     if alpha_measure == "per_class":
-        return safe_scale(norm(kernel, axis=class_axes(kernel.shape.rank), keepdims=True), alpha)
+        return safe_scale(norm(kernel, axis=class_axes(len(kernel.shape)), keepdims=True),
+                          alpha)
     raise ValueError(f"alpha_measure must be one of {ALPHA_MEASURES}, got {alpha_measure!r}")
 
 
-def project(kernels, target_norm, scope="global"):
-    """Project a group of kernels onto their norm constraint (functional form).
+def group_scales(kernels, target, measure):
+    """The factors that take a held group of kernels onto its target.
 
     Args:
         kernels: list of tensors.
-        target_norm: scalar for scope "global", one value per kernel for
-            "per_kernel".
-        scope: "global" or "per_kernel".
+        target: the target norm: a scalar, or (measure "each") one per kernel.
+        measure: how the group is held, one of `MEASURES`.
 
     Returns:
-        The list of rescaled tensors.
+        One factor per kernel (a scalar, or one per class for "per_class"),
+        each 1 where there is nothing to rescale.
     """
-    squared = [squared_norm(k) for k in kernels]
-    if scope == "global":
-        scales = [global_scale(squared, target_norm)] * len(kernels)
-    elif scope == "per_kernel":
-        scales = per_kernel_scales(squared, tf.convert_to_tensor(target_norm, tf.float32))
-    else:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    return [tf.cast(tf.cast(k, tf.float32) * s, k.dtype) for k, s in zip(kernels, scales)]
+    if measure == "joint":
+        total = ops.sqrt(sum(squared_norm(k) for k in kernels))
+        return [safe_scale(total, target)] * len(kernels)
+    if measure == "each":
+        targets = ops.broadcast_to(ops.cast(target, "float32"), (len(kernels),))
+        return [safe_scale(norm(k), targets[i]) for i, k in enumerate(kernels)]
+    if measure == "per_class":
+        return [classifier_scale(k, target, "per_class") for k in kernels]
+    raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+
+
+def project(kernels, target, measure):
+    """The kernels of a held group, rescaled onto its target (`group_scales`)."""
+    return [rescale(k, s) for k, s in zip(kernels, group_scales(kernels, target, measure))]
+
+
+# ---------------------------------------------------------------------------
+# Reports (NumPy, outside the training step): one definition of a group's
+# norm, shared by FixNorm's `norm_report` and `NormMonitor`.
+
+
+def joint_norm(kernels):
+    """The norm of all `kernels` together, as one vector (a float)."""
+    return float(np.sqrt(sum(float(squared_norm(k)) for k in kernels)))
+
+
+def classifier_norm(kernels, alpha_measure="frobenius"):
+    """The classifier's norm in the units of alpha (a float; NaN for no kernel).
+
+    The root mean square of what alpha holds: each kernel's norm
+    ("frobenius") or each class's ("per_class"). It is alpha when every
+    kernel is held, however many kernels the classifier has (a separable
+    conv has two).
+    """
+    measured = []
+    for kernel in kernels:
+        if alpha_measure == "per_class":
+            axes = class_axes(len(kernel.shape))
+            measured += list(np.ravel(ops.convert_to_numpy(norm(kernel, axis=axes))))
+        else:
+            measured.append(float(norm(kernel)))
+    return float(np.sqrt(np.mean(np.square(measured)))) if measured else float("nan")

@@ -22,19 +22,20 @@ from absl import flags
 from fixnorm_experiments.cli import common
 from fixnorm_experiments.config import UsageError
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A saved .keras model file.")
-flags.DEFINE_string("application", None, "A keras.applications model by name, e.g. "
+FLAGS = flags.FLAGS  # parsed by absl in run_main
+DEFINE = common.BinaryFlags()
+DEFINE.string("model", None, "A saved .keras model file.")
+DEFINE.string("application", None, "A keras.applications model by name, e.g. "
                     "ResNet50, MobileNetV2, EfficientNetB0 (random weights).")
-flags.DEFINE_list("input_shape", None, "--application: the input shape H,W,C (default: the "
+DEFINE.list("input_shape", None, "--application: the input shape H,W,C (default: the "
                   "application's own, e.g. 224,224,3).")
-flags.DEFINE_enum("method", "auto", ["auto", "graph", "sample"],
+DEFINE.enum("method", "auto", ["auto", "graph", "sample"],
                   "How roles are decided: the functional graph, a random sample batch, or "
                   "the graph where it can see and the sample for the rest.")
-flags.DEFINE_list("classifier_outputs", None, "The outputs that carry logits (default: every "
+DEFINE.list("classifier_outputs", None, "The outputs that carry logits (default: every "
                   "output whose name does not say box or regression).")
-flags.DEFINE_list("import", None, "Modules to import before loading --model (custom layers).")
-flags.DEFINE_bool("json", False, "Print the roles as JSON instead of a table.")
+DEFINE.list("import", None, "Modules to import before loading --model (custom layers).")
+DEFINE.bool("json", False, "Print the roles as JSON instead of a table.")
 
 
 def _input_shape(values):
@@ -109,7 +110,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (`fixnorm-analyze`)."""
-    common.run_main(main, sys.modules[__name__])
+    common.run_main(main, sys.modules[__name__], DEFINE)
 
 
 if __name__ == "__main__":

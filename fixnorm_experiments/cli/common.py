@@ -1,20 +1,54 @@
-"""What every binary's main shares: its --help, and bad input as one line."""
+"""What every binary's main shares: its own flags, its --help, bad input as one line."""
 
+import functools
 import sys
+import types
 
 from absl import app, flags
 
 
-def run_main(main, module):
-    """Run an absl ``main`` whose flags and usage live in ``module``.
+class BinaryFlags:
+    """One binary's flags, kept apart from absl's global FLAGS until it runs.
 
-    absl's ``--help`` lists the flags of the module it was started as; a
-    console script starts as a wrapper that defines none. Make ``module``'s
-    flags and docstring the ones shown.
+    Binaries define flags of the same names (``--recipe``, ``--epochs``...);
+    defined straight into absl's global FLAGS, importing two of them in one
+    process (the tests do) is a DuplicateFlagError. Here each binary defines
+    into its own `flags.FlagValues`, and `run_main` hands them to absl.
+
+        DEFINE = BinaryFlags()
+        DEFINE.string("recipe", None, "Recipe name.")
     """
-    values = flags.FLAGS
-    for flag in values.get_key_flags_for_module(module.__name__):
-        values.register_key_flag_for_module(sys.argv[0], flag)
+
+    def __init__(self):
+        self.values = flags.FlagValues()
+
+    def __getattr__(self, kind):
+        """``DEFINE.string(...)``: absl's ``flags.DEFINE_string`` into these flags."""
+        return functools.partial(getattr(flags, f"DEFINE_{kind}"), flag_values=self.values)
+
+    def defaults(self, **changes):
+        """Every flag at its default (``changes`` applied), as parsed flags look."""
+        values = {name: self.values[name].default for name in self.values}
+        unknown = sorted(set(changes) - set(values))
+        if unknown:
+            raise KeyError(f"no such flag: {', '.join(unknown)}")
+        return types.SimpleNamespace(**{**values, **changes})
+
+    def install(self):
+        """Register these flags in absl's global FLAGS, shown by ``--help``."""
+        global_flags = flags.FLAGS
+        for name in self.values:
+            flag = self.values[name]
+            global_flags[name] = flag
+            # absl's --help lists the flags of the module it was started as;
+            # a console script starts as a wrapper that defines none.
+            global_flags.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def run_main(main, module, definitions):
+    """Run an absl ``main`` with ``definitions`` (a `BinaryFlags`) as the flags,
+    and ``module``'s docstring as the usage text."""
+    definitions.install()
     main_module = sys.modules.get("__main__")
     if main_module is not None and main_module is not module and module.__doc__:
         main_module.__doc__ = module.__doc__

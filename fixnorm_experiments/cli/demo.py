@@ -13,15 +13,16 @@ from absl import flags
 
 from fixnorm_experiments.cli import common
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("epochs", 20, "Training epochs.")
-flags.DEFINE_integer("batch_size", 64, "Examples per training step.")
-flags.DEFINE_float("lr", 0.2, "Peak learning rate of SGD (momentum 0.9), cosine-decayed to 0.")
-flags.DEFINE_float("alpha", 4.0, "Norm FixNorm holds the classifier kernel at.")
-flags.DEFINE_enum("scope", "global", ["global", "per_kernel"],
+FLAGS = flags.FLAGS  # parsed by absl in run_main
+DEFINE = common.BinaryFlags()
+DEFINE.integer("epochs", 20, "Training epochs.")
+DEFINE.integer("batch_size", 64, "Examples per training step.")
+DEFINE.float("lr", 0.2, "Peak learning rate of SGD (momentum 0.9), cosine-decayed to 0.")
+DEFINE.float("alpha", 4.0, "Norm FixNorm holds the classifier kernel at.")
+DEFINE.enum("scope", "global", ["global", "per_kernel"],
                   "Hold the scale-invariant kernels at one joint norm or one norm each.")
-flags.DEFINE_integer("seed", 0, "Seed of weights, data split and shuffling.")
-flags.DEFINE_integer("width", 16, "Channels of the first ResNet stage.")
+DEFINE.integer("seed", 0, "Seed of weights, data split and shuffling.")
+DEFINE.integer("width", 16, "Channels of the first ResNet stage.")
 
 
 def check_flags():
@@ -95,7 +96,7 @@ def main(argv):
 
 
 def run():
-    common.run_main(main, sys.modules[__name__])
+    common.run_main(main, sys.modules[__name__], DEFINE)
 
 
 if __name__ == "__main__":

@@ -25,49 +25,50 @@ from fixnorm_experiments import config, recipes, tasks
 from fixnorm_experiments.cli import common
 from fixnorm_experiments.config import UsageError
 
-FLAGS = flags.FLAGS
-flags.DEFINE_bool("list", False, "List every recipe (classification, segmentation, "
+FLAGS = flags.FLAGS  # parsed by absl in run_main
+DEFINE = common.BinaryFlags()
+DEFINE.bool("list", False, "List every recipe (classification, segmentation, "
                   "detection) and exit.")
-flags.DEFINE_string("recipe", None, "Recipe name (see --list).")
-flags.DEFINE_enum("flavour", "fixnorm", list(recipes.FLAVOURS),
+DEFINE.string("recipe", None, "Recipe name (see --list).")
+DEFINE.enum("flavour", "fixnorm", list(recipes.FLAVOURS),
                   "fixnorm: the paper's lr and alpha; reference: its lr and coupled L2 lambda.")
-flags.DEFINE_string("model_dir", None, "Where checkpoints, logs and metrics.json go.")
-flags.DEFINE_string("data_dir", None, "Dataset directory (not needed for embedded datasets).")
-flags.DEFINE_enum("data_format", None, ["tfrecord", "tfds", "folder"],
+DEFINE.string("model_dir", None, "Where checkpoints, logs and metrics.json go.")
+DEFINE.string("data_dir", None, "Dataset directory (not needed for embedded datasets).")
+DEFINE.enum("data_format", None, ["tfrecord", "tfds", "folder"],
                   "How --data_dir holds the data: ImageNet TFRecords (train-*-of-*, "
                   "validation-*-of-*; the classification default), a local TFDS directory "
                   "(segmentation and detection read only this), or train/ and validation/ "
                   "image-folder trees.")
-flags.DEFINE_string("tfds_name", None, "TFDS dataset name under --data_dir (default: the "
+DEFINE.string("tfds_name", None, "TFDS dataset name under --data_dir (default: the "
                     "recipe's; classification: none, --data_dir is the builder directory; "
                     "segmentation/detection: empty means --data_dir is the builder directory).")
-flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "multi_worker",
+DEFINE.enum("strategy", "default", ["default", "one_device", "mirrored", "multi_worker",
                                           "tpu"],
                   "tf.distribute strategy; multi_worker reads TF_CONFIG.")
-flags.DEFINE_integer("logical_cpus", 0,
+DEFINE.integer("logical_cpus", 0,
                      "Split the CPU into this many logical devices (to try mirrored on a CPU).")
-flags.DEFINE_integer("epochs", None, "Classification: override the recipe's epochs.")
-flags.DEFINE_integer("steps_per_epoch", None, "Classification: cap the steps per epoch "
+DEFINE.integer("epochs", None, "Classification: override the recipe's epochs.")
+DEFINE.integer("steps_per_epoch", None, "Classification: cap the steps per epoch "
                      "(smoke runs).")
-flags.DEFINE_integer("iterations", None, "Segmentation/detection: override the recipe's "
+DEFINE.integer("iterations", None, "Segmentation/detection: override the recipe's "
                      "training iterations.")
-flags.DEFINE_integer("steps_per_loop", None, "Segmentation/detection: iterations between "
+DEFINE.integer("steps_per_loop", None, "Segmentation/detection: iterations between "
                      "checkpoints (resume points); default 1000.")
-flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
-flags.DEFINE_list("image_size", None, "Override the recipe's image size: N for "
+DEFINE.integer("global_batch_size", None, "Override the recipe's global batch.")
+DEFINE.list("image_size", None, "Override the recipe's image size: N for "
                   "classification, H,W for segmentation and detection.")
-flags.DEFINE_float("lr", None, "Override the flavour's peak learning rate.")
-flags.DEFINE_float("alpha", None, "Override the fixnorm flavour's classifier norm.")
-flags.DEFINE_float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")
-flags.DEFINE_enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
-flags.DEFINE_integer("eval_batches", None, "Score on this many evaluation batches only.")
-flags.DEFINE_string("backbone_weights", None, "Segmentation/detection: a .weights.h5 file for "
+DEFINE.float("lr", None, "Override the flavour's peak learning rate.")
+DEFINE.float("alpha", None, "Override the fixnorm flavour's classifier norm.")
+DEFINE.float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")
+DEFINE.enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
+DEFINE.integer("eval_batches", None, "Score on this many evaluation batches only.")
+DEFINE.string("backbone_weights", None, "Segmentation/detection: a .weights.h5 file for "
                     "the ResNet-50 inside the model (ImageNet weights, as in the paper); "
                     "default: random weights.")
-flags.DEFINE_bool("sync_batch_norm", None, "BatchNorm statistics over all replicas (default: "
+DEFINE.bool("sync_batch_norm", None, "BatchNorm statistics over all replicas (default: "
                   "the recipe's, on for Cityscapes as in mmseg; off under multi_worker).")
-flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
-flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per "
+DEFINE.integer("seed", 0, "Seed of weights, data order and augmentation.")
+DEFINE.integer("verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line per "
                      "epoch or loop.")
 
 
@@ -127,7 +128,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (`fixnorm-train`)."""
-    common.run_main(main, sys.modules[__name__])
+    common.run_main(main, sys.modules[__name__], DEFINE)
 
 
 if __name__ == "__main__":

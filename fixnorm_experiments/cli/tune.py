@@ -27,55 +27,56 @@ from fixnorm_experiments.cli import common
 from fixnorm_experiments.config import UsageError
 from fixnorm_experiments.tuning.methods import METHODS, Ranges
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("recipe", "digits_tune", "Recipe to tune (fixnorm-train --list).")
-flags.DEFINE_enum("method", "fixnorm", list(METHODS), "Search method.")
-flags.DEFINE_list("compare", None, "Run these methods on the same recipe and seeds and "
+FLAGS = flags.FLAGS  # parsed by absl in run_main
+DEFINE = common.BinaryFlags()
+DEFINE.string("recipe", "digits_tune", "Recipe to tune (fixnorm-train --list).")
+DEFINE.enum("method", "fixnorm", list(METHODS), "Search method.")
+DEFINE.list("compare", None, "Run these methods on the same recipe and seeds and "
                   "compare them, e.g. fixnorm,bo_wd,random (overrides --method).")
-flags.DEFINE_list("seeds", ["0"], "Search seeds (comma-separated integers); each seed is a "
+DEFINE.list("seeds", ["0"], "Search seeds (comma-separated integers); each seed is a "
                   "separate search, trials within it start from the same initial weights.")
-flags.DEFINE_integer("max_trials", None, "Trials per search (default: FixNorm-tune's budget, "
+DEFINE.integer("max_trials", None, "Trials per search (default: FixNorm-tune's budget, "
                      "11, for every method; the reference is 1).")
-flags.DEFINE_integer("executions_per_trial", 1, "Trainings averaged per trial.")
-flags.DEFINE_string("directory", "tune_out", "Where projects, results.json and plots go.")
-flags.DEFINE_bool("overwrite", False, "Delete earlier projects of these methods and seeds "
+DEFINE.integer("executions_per_trial", 1, "Trainings averaged per trial.")
+DEFINE.string("directory", "tune_out", "Where projects, results.json and plots go.")
+DEFINE.bool("overwrite", False, "Delete earlier projects of these methods and seeds "
                   "instead of resuming them.")
-flags.DEFINE_list("lr_range", ["1e-3", "10"], "Lowest,highest learning rate searched.")
-flags.DEFINE_list("alpha_range", ["0.015625", "256"], "Lowest,highest alpha searched.")
-flags.DEFINE_list("weight_decay_range", ["1e-6", "1e-2"], "Lowest,highest coupled-L2 "
+DEFINE.list("lr_range", ["1e-3", "10"], "Lowest,highest learning rate searched.")
+DEFINE.list("alpha_range", ["0.015625", "256"], "Lowest,highest alpha searched.")
+DEFINE.list("weight_decay_range", ["1e-6", "1e-2"], "Lowest,highest coupled-L2 "
                   "lambda searched (bo_wd, random).")
-flags.DEFINE_float("lr_start", None, "FixNorm-tune's first lr (default: the recipe's "
+DEFINE.float("lr_start", None, "FixNorm-tune's first lr (default: the recipe's "
                    "reference lr, the usual starting point).")
-flags.DEFINE_float("alpha_start", None, "FixNorm-tune's alpha in stage 1, where stage 2 "
+DEFINE.float("alpha_start", None, "FixNorm-tune's alpha in stage 1, where stage 2 "
                    "starts (default: the recipe's fixnorm alpha; 1 if it has none).")
-flags.DEFINE_integer("bo_initial_points", 3, "Random trials before BO fits its model.")
-flags.DEFINE_float("margin", 0.002, "Report trials needed to come within this of the best "
+DEFINE.integer("bo_initial_points", 3, "Random trials before BO fits its model.")
+DEFINE.float("margin", 0.002, "Report trials needed to come within this of the best "
                    "score any method found.")
-flags.DEFINE_enum("objective", None, ["val_accuracy", "val_metric", "val_loss"],
+DEFINE.enum("objective", None, ["val_accuracy", "val_metric", "val_loss"],
                   "What trials are scored on: val_accuracy (classification, the default), "
                   "val_metric (the recipe's metric: accuracy, mIoU or AP; the default for "
                   "segmentation and detection recipes), val_loss (lower is better).")
-flags.DEFINE_list("image_size", None, "Override the recipe's image size: N for "
+DEFINE.list("image_size", None, "Override the recipe's image size: N for "
                   "classification, H,W for segmentation and detection.")
-flags.DEFINE_integer("score_batches", None, "Score each trial on this many validation "
+DEFINE.integer("score_batches", None, "Score each trial on this many validation "
                      "batches (default: all).")
-flags.DEFINE_float("validation_fraction", 0.2, "Embedded data: fraction of the training split "
+DEFINE.float("validation_fraction", 0.2, "Embedded data: fraction of the training split "
                    "held out to score trials on (the test split is never used).")
-flags.DEFINE_integer("epochs", None, "Override the recipe's epochs (segmentation/detection: "
+DEFINE.integer("epochs", None, "Override the recipe's epochs (segmentation/detection: "
                      "split the iterations into this many loops).")
-flags.DEFINE_integer("global_batch_size", None, "Override the recipe's global batch.")
-flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps per epoch or loop (smoke runs).")
-flags.DEFINE_string("data_dir", None, "Dataset directory (image recipes).")
-flags.DEFINE_enum("data_format", None, ["tfrecord", "tfds", "folder"],
+DEFINE.integer("global_batch_size", None, "Override the recipe's global batch.")
+DEFINE.integer("steps_per_epoch", None, "Cap the steps per epoch or loop (smoke runs).")
+DEFINE.string("data_dir", None, "Dataset directory (image recipes).")
+DEFINE.enum("data_format", None, ["tfrecord", "tfds", "folder"],
                   "Image data layout (default: the recipe task's; see fixnorm-train).")
-flags.DEFINE_string("tfds_name", None, "TFDS dataset name (data_format=tfds).")
-flags.DEFINE_enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
-flags.DEFINE_enum("alpha_measure", "frobenius", ["frobenius", "per_class"],
+DEFINE.string("tfds_name", None, "TFDS dataset name (data_format=tfds).")
+DEFINE.enum("scope", "global", ["global", "per_kernel"], "FixNorm scope.")
+DEFINE.enum("alpha_measure", "frobenius", ["frobenius", "per_class"],
                   "What FixNorm's alpha measures.")
-flags.DEFINE_enum("other_kernels", "free", ["free", "held"],
+DEFINE.enum("other_kernels", "free", ["free", "held"],
                   "FixNorm: leave kernels that are neither scale-invariant nor the "
                   "classifier free, or hold them at their initial norm.")
-flags.DEFINE_bool("plots", True, "Write best_so_far.png and landscape.png.")
+DEFINE.bool("plots", True, "Write best_so_far.png and landscape.png.")
 
 
 def make_config(values, argv=()):
@@ -152,7 +153,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (`fixnorm-tune`)."""
-    common.run_main(main, sys.modules[__name__])
+    common.run_main(main, sys.modules[__name__], DEFINE)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,17 @@ import keras
 from tf_fixnorm import NormMonitor
 
 
-def make_callbacks(model_dir):
+def make_callbacks(model_dir, **analysis):
     """Resume, checkpoints every loop, norms and TensorBoard logs, under `model_dir`.
 
     BackupAndRestore comes first so a restarted run restores before anything
     else; NormMonitor before TensorBoard so its values reach the logs.
+    ``analysis`` (the task's `fixnorm_options`) tells NormMonitor how to
+    analyze a model trained without FixNorm.
     """
     return [
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-        NormMonitor(),
+        NormMonitor(**analysis),
         keras.callbacks.ModelCheckpoint(
             os.path.join(model_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
             save_weights_only=True),

@@ -6,6 +6,18 @@ import os
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
+def require_tensorflow_backend(binary):
+    """The recipes train with tf.data and tf.distribute: a ValueError saying so
+    on another Keras backend (the tf_fixnorm library runs on every backend)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(f"{binary} runs on Keras' TensorFlow backend (tf.data, tf.distribute), "
+                         f"not {backend}: unset KERAS_BACKEND or set it to tensorflow. FixNorm "
+                         "itself (the tf_fixnorm library) runs on every backend")
+
+
 def split_cpu(count):
     """Make the first CPU `count` logical devices (to try `mirrored` on a CPU).
 

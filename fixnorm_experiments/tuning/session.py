@@ -23,6 +23,7 @@ import time
 import keras_tuner
 
 from fixnorm_experiments import report, tasks
+from fixnorm_experiments.train.distribution import require_tensorflow_backend
 from fixnorm_experiments.tuning.hypermodel import RecipeHyperModel
 from fixnorm_experiments.tuning.tuner import RecipeTuner, make_oracle, trial_records
 
@@ -72,6 +73,7 @@ def tune(config):
     Returns:
       The results dict (None on a worker).
     """
+    require_tensorflow_backend("fixnorm-tune")
     recipe = config.recipe
     task = tasks.make(recipe)
     # The same split for every seed and method.

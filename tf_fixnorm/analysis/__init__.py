@@ -9,8 +9,9 @@
 """
 
 from tf_fixnorm.analysis.analyze import METHODS, REGRESSION_OUTPUT, analyze
+from tf_fixnorm.analysis.graph import LAYER_RULES, register_layer_rule
 from tf_fixnorm.analysis.roles import (CLASSIFIER, OTHER, ROLES, SCALE_INVARIANT, Analysis,
                                        VariableRole)
 
 __all__ = ["analyze", "Analysis", "VariableRole", "ROLES", "SCALE_INVARIANT", "CLASSIFIER",
-           "OTHER", "METHODS", "REGRESSION_OUTPUT"]
+           "OTHER", "METHODS", "REGRESSION_OUTPUT", "register_layer_rule", "LAYER_RULES"]

@@ -21,8 +21,11 @@ and at least one normalization did the cancelling. It is the classifier when
 some output depends on it through parameter-free ops only (`direct`).
 
 Layers this module does not know (Lambda, custom layers) are opaque: an
-input that depends on `c` makes their output `mixed`, and kernels inside
-them are left to the sample-based check (`probe.py`).
+input that depends on `c` makes their output `mixed`, so they never make a
+kernel wrongly invariant, and kernels inside them are left to the
+sample-based check (`probe.py`). Users declare how their own layer classes
+treat a positively scaled input with `register_layer_rule` (`LAYER_RULES`);
+subclasses inherit the rule.
 """
 
 import dataclasses
@@ -77,6 +80,55 @@ _SUMS = (layers.Add, layers.Subtract, layers.Average)
 # keras.ops nodes in functional graphs, by class name.
 _OP_SUMS = {"Add", "Subtract"}
 _OP_HOMOGENEOUS = {"Relu", "LeakyRelu", "Identity"}
+
+# How a declared layer class treats an input scaled by c > 0 (register_layer_rule).
+LAYER_RULES = {
+    "homogeneous": "f(c*x) = c*f(x) for every c > 0, like ReLU",
+    "preserving": "moves, crops, pools or upsamples values, so a per-channel shift survives, "
+                  "like MaxPooling",
+    "opaque": "unknown: an input that depends on the kernel's scale blocks every decision",
+}
+_DECLARED = {}  # layer class -> rule
+
+
+def register_layer_rule(layer_class, rule):
+    """Declare how ``layer_class`` (and its subclasses) treats a scaled input.
+
+    The graph rules know Keras' own layers; a custom layer is opaque until
+    declared, which never makes a kernel wrongly scale-invariant but can
+    leave one undecided (the sample probe then measures it). Declaring
+    ``"homogeneous"`` (f(c x) = c f(x) for c > 0, like ReLU) or
+    ``"preserving"`` (moves, crops, pools or upsamples values, keeping a
+    per-channel shift, like MaxPooling) lets the graph see through it;
+    ``"opaque"`` makes even a subclass of a known layer opaque. The rule is
+    about the layer's input only: kernels inside it are still measured.
+
+    Args:
+        layer_class: a subclass of `keras.layers.Layer`.
+        rule: one of `LAYER_RULES`.
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise TypeError(f"register_layer_rule takes a keras.layers.Layer subclass, got "
+                        f"{layer_class!r}")
+    if rule not in LAYER_RULES:
+        raise ValueError(f"rule must be one of {', '.join(map(repr, LAYER_RULES))}, got {rule!r}")
+    _DECLARED[layer_class] = rule
+
+
+def declared_rule(layer):
+    """The rule declared for ``layer``'s class or its nearest declared base, or None."""
+    for cls in type(layer).__mro__:
+        if cls in _DECLARED:
+            return _DECLARED[cls]
+    return None
+
+
+def _opaque(op, ins):
+    """`mixed`, naming the layer and saying how to declare it."""
+    kind = type(op).__name__
+    return _mixed(f"'{op.name}': {kind} is opaque to the graph rules (declare how it treats a "
+                  f"scaled input: tf_fixnorm.register_layer_rule({kind}, 'homogeneous' or "
+                  "'preserving'))", any(d.direct for d in ins))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +301,9 @@ class GraphWalker:
             first = next(d for d in ins if d.kind == MIXED)
             direct = any(d.direct for d in ins) and not isinstance(op, NORMALIZATIONS)
             return dataclasses.replace(first, direct=direct)
+        rule = declared_rule(op)
+        if rule is not None:
+            return self._declared(op, rule, ins, name)
         if isinstance(op, NORMALIZATIONS):
             return self._normalization(op, node, x, in_rank)
         if isinstance(op, _ACTIVATION_LAYERS):
@@ -273,8 +328,21 @@ class GraphWalker:
             return _through_activation(x, "relu", name)
         if isinstance(op, layers.Rescaling):
             return self._rescaling(op, x, out_rank, name)
-        return _mixed(f"{name}: {type(op).__name__} is opaque to the graph rules",
-                      any(d.direct for d in ins))
+        return _opaque(op, ins)
+
+    @staticmethod
+    def _declared(op, rule, ins, name):
+        """Output dep of a layer whose class the user declared (`register_layer_rule`)."""
+        varying = [d for d in ins if d.kind != CONST]
+        if rule == "opaque":
+            return _opaque(op, ins)
+        if len(varying) > 1:
+            return _mixed(f"{name}: a declared {rule} layer with several inputs that "
+                          "depend on the kernel's scale", any(d.direct for d in ins))
+        x = varying[0] if varying else CONST_DEP
+        if rule == "homogeneous":
+            return _through_activation(x, "relu", name)
+        return x  # preserving
 
     def _kernel_layer(self, op, x, in_rank, out_rank, scaled):
         """Output dep of a layer with a kernel; the kernel is scaled if `scaled`."""

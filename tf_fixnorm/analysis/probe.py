@@ -19,11 +19,12 @@ Care is needed for the answer to be exact rather than lucky:
 The model's variables (weights, statistics, seeds) are restored afterwards.
 """
 
+import contextlib
 import functools
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tf_fixnorm.analysis import graph
 
@@ -57,7 +58,44 @@ def default_sample(model, batch_size=8, spatial=32, seed=0):
 
 def _flat_outputs(outputs):
     """Every output of the model, flattened, in `keras.tree.flatten` order."""
-    return [tf.reshape(tf.cast(o, tf.float32), [-1]) for o in keras.tree.flatten(outputs)]
+    return [ops.reshape(ops.cast(o, "float32"), (-1,)) for o in keras.tree.flatten(outputs)]
+
+
+def _forward(model):
+    """``f(x)``: the model's flattened outputs in training mode, as NumPy float64
+    arrays, compiled where the backend compiles (the probe runs it many times)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(lambda x: _flat_outputs(model(x, training=True)))
+    elif backend == "jax":
+        import jax
+
+        # Under jit, variables are read as arguments, so assignments between
+        # calls are seen (a plain jitted call would bake their values in).
+        @jax.jit
+        def stateless(trainable, non_trainable, x):
+            outputs, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return _flat_outputs(outputs)
+
+        def compiled(x):
+            return stateless([v.value for v in model.trainable_variables],
+                             [v.value for v in model.non_trainable_variables], x)
+    else:
+        def compiled(x):
+            with _no_grad():
+                return _flat_outputs(model(x, training=True))
+    return lambda x: [np.asarray(ops.convert_to_numpy(o), np.float64) for o in compiled(x)]
+
+
+def _no_grad():
+    """No autograd tape while probing (PyTorch records one by default)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 def declared_output_names(model):
@@ -149,16 +187,14 @@ def probe(model, sample, kernels, seed=0):
         for layer in norm_layers:
             layer.epsilon = _EPSILON
 
-        names = output_names(model, model(sample, training=True))
-
-        @tf.function
-        def forward(x):
-            return _flat_outputs(model(x, training=True))
+        with _no_grad():
+            names = output_names(model, model(sample, training=True))
+        forward = _forward(model)
 
         def outputs():
             for v, value in zip(seeds, seed_values):
                 v.assign(value)  # same dropout masks every pass
-            return [o.numpy().astype(np.float64) for o in forward(sample)]
+            return forward(sample)
 
         with _CallOrder({layer for _, layer in kernels}) as calls:
             base = outputs()
