@@ -38,7 +38,7 @@ $(STAMP): setup.py
 	# keras-hub for the segmentation/detection tests, without its
 	# tensorflow-text dependency (which would add the full tensorflow wheel).
 	$(PY) -m pip install --no-deps 'keras-hub>=0.21'
-	$(PY) -m pip install '$(TORCH_PACKAGE)' '$(JAX_PACKAGE)'
+	$(PY) -m pip install $(TORCH_PACKAGE) $(JAX_PACKAGE)
 	touch $@
 
 # FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.

@@ -18,6 +18,13 @@ def constant(x, dtype="float32"):
     return ops.convert_to_tensor(np.asarray(x), dtype)
 
 
+def project(kernels, target, measure):
+    """A held group after FixNorm's step: each kernel times its factor."""
+    kernels = [constant(k) for k in kernels]
+    return [numpy(projection.rescale(k, s))
+            for k, s in zip(kernels, projection.group_scales(kernels, target, measure))]
+
+
 def test_rescale_to_norm_whole_tensor_and_direction_kept():
     x = rng.standard_normal((3, 3, 4, 5)).astype("float32")
     y = numpy(projection.rescale_to_norm(constant(x), 2.5))
@@ -45,7 +52,7 @@ def test_zero_norm_is_left_alone_not_nan():
 
 def test_joint_projection_keeps_ratios_and_hits_target():
     ks = [rng.standard_normal(s).astype("float32") for s in [(3, 3, 2, 4), (4, 8), (5,)]]
-    out = [numpy(t) for t in projection.project([constant(k) for k in ks], 6.0, "joint")]
+    out = project(ks, 6.0, "joint")
     total = np.sqrt(sum(np.sum(o ** 2) for o in out))
     assert total == pytest.approx(6.0, rel=1e-6)
     ratios = [np.linalg.norm(o) / np.linalg.norm(k) for o, k in zip(out, ks)]
@@ -55,21 +62,21 @@ def test_joint_projection_keeps_ratios_and_hits_target():
 
 def test_each_projection_per_kernel_targets_or_one_shared():
     ks = [rng.standard_normal((4, 4)).astype("float32") * s for s in (0.1, 10.0)]
-    out = projection.project([constant(k) for k in ks], [1.0, 2.0], "each")
-    assert [float(np.linalg.norm(numpy(o))) for o in out] == pytest.approx([1.0, 2.0], rel=1e-6)
-    out = projection.project([constant(k) for k in ks], 0.5, "each")  # alpha, frobenius
-    assert [float(np.linalg.norm(numpy(o))) for o in out] == pytest.approx([0.5, 0.5], rel=1e-6)
+    out = project(ks, [1.0, 2.0], "each")
+    assert [float(np.linalg.norm(o)) for o in out] == pytest.approx([1.0, 2.0], rel=1e-6)
+    out = project(ks, 0.5, "each")  # alpha, frobenius
+    assert [float(np.linalg.norm(o)) for o in out] == pytest.approx([0.5, 0.5], rel=1e-6)
 
 
 def test_per_class_projection_and_the_classifier_norm():
     ks = [rng.standard_normal((3, 3, 4, 6)).astype("float32"),
           rng.standard_normal((6, 5)).astype("float32")]
-    out = [numpy(o) for o in projection.project([constant(k) for k in ks], 2.0, "per_class")]
+    out = project(ks, 2.0, "per_class")
     np.testing.assert_allclose(np.linalg.norm(out[0].reshape(-1, 6), axis=0), 2.0, rtol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(out[1], axis=0), 2.0, rtol=1e-6)
     # The classifier's norm is alpha once held, for one kernel or several, either measure.
     assert projection.classifier_norm(out, "per_class") == pytest.approx(2.0, rel=1e-6)
-    held = [numpy(o) for o in projection.project([constant(k) for k in ks], 2.0, "each")]
+    held = project(ks, 2.0, "each")
     assert projection.classifier_norm(held, "frobenius") == pytest.approx(2.0, rel=1e-6)
     # Before holding: the root mean square of what alpha measures.
     norms = [np.linalg.norm(k) for k in ks]

@@ -115,11 +115,6 @@ def group_scales(kernels, target, measure):
     raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
 
 
-def project(kernels, target, measure):
-    """The kernels of a held group, rescaled onto its target (`group_scales`)."""
-    return [rescale(k, s) for k, s in zip(kernels, group_scales(kernels, target, measure))]
-
-
 # ---------------------------------------------------------------------------
 # Reports (NumPy, outside the training step): one definition of a group's
 # norm, shared by FixNorm's `norm_report` and `NormMonitor`.
