@@ -104,12 +104,16 @@ def group_scales(kernels, target, measure):
         One factor per kernel (a scalar, or one per class for "per_class"),
         each 1 where there is nothing to rescale.
     """
+    if not kernels:
+        return []
     if measure == "joint":
         total = ops.sqrt(sum(squared_norm(k) for k in kernels))
         return [safe_scale(total, target)] * len(kernels)
     if measure == "each":
-        targets = ops.broadcast_to(ops.cast(target, "float32"), (len(kernels),))
-        return [safe_scale(norm(k), targets[i]) for i, k in enumerate(kernels)]
+        if isinstance(target, (int, float)):  # alpha: one target for every kernel
+            return [safe_scale(norm(k), target) for k in kernels]
+        current = ops.stack([norm(k) for k in kernels])  # one op for all the targets
+        return ops.unstack(safe_scale(current, target), num=len(kernels))
     if measure == "per_class":
         return [classifier_scale(k, target, "per_class") for k in kernels]
     raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
