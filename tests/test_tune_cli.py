@@ -68,6 +68,27 @@ def test_compare_prints_trials_table_and_plots(tmp_path):
         assert path in result.stdout
 
 
+def test_the_peers_run_on_the_same_training_code(tmp_path):
+    """Each method a user would pick instead of FixNorm-tune runs its trials, searching
+    its own knobs, and prints no third-party warnings."""
+    out = str(tmp_path / "t")
+    result = run(*FAST, "--compare=bo_wd_default,optuna_tpe,optuna_gp,no_decay", "--seeds=0",
+                 "--max_trials=2", "--noplots", f"--directory={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {r["method"]: r["trials"] for r in results(out)["runs"]}
+    assert list(runs) == ["bo_wd_default", "optuna_tpe", "optuna_gp", "no_decay"]
+    for method, trials in runs.items():
+        assert [t["status"] for t in trials] == ["COMPLETED"] * 2, method
+        knobs = {"lr"} if method == "no_decay" else {"lr", "weight_decay"}
+        assert all(set(t["values"]) == knobs for t in trials), method
+        assert trials[0]["values"] != trials[1]["values"], method
+    # no_decay: FixNorm-tune's line search from the recipe's reference lr, x4 brackets.
+    assert [t["values"]["lr"] for t in runs["no_decay"]] == [0.2, 0.8]
+    for method in runs:
+        assert re.search(rf"^{method}\s+1\s+\d\.\d{{4}} \+- ", result.stdout, re.M), method
+    assert "Warning" not in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--recipe=nope"], "unknown recipe 'nope'"),
     (["--compare=fixnorm,bogus"], "unknown method 'bogus'"),

@@ -1,4 +1,4 @@
-"""Tune a recipe: FixNorm-tune, BO+WD, random search or the reference setting.
+"""Tune a recipe: FixNorm-tune against BO+WD, random search, Optuna's samplers and more.
 
     fixnorm-tune --recipe=digits_tune --method=fixnorm
     fixnorm-tune --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2
@@ -30,7 +30,10 @@ from fixnorm_experiments.tuning.methods import METHODS, Ranges
 FLAGS = flags.FLAGS  # parsed by absl in run_main
 DEFINE = common.BinaryFlags()
 DEFINE.string("recipe", "digits_tune", "Recipe to tune (fixnorm-train --list).")
-DEFINE.enum("method", "fixnorm", list(METHODS), "Search method.")
+DEFINE.enum("method", "fixnorm", list(METHODS), "Search method: fixnorm (FixNorm-tune), "
+            "bo_wd and bo_wd_default (keras-tuner BO over lr and weight decay), random, "
+            "optuna_tpe and optuna_gp (Optuna's samplers over the same), no_decay (no "
+            "weight decay, no FixNorm: lr only), reference (the recipe's setting).")
 DEFINE.list("compare", None, "Run these methods on the same recipe and seeds and "
                   "compare them, e.g. fixnorm,bo_wd,random (overrides --method).")
 DEFINE.list("seeds", ["0"], "Search seeds (comma-separated integers); each seed is a "
@@ -44,12 +47,13 @@ DEFINE.bool("overwrite", False, "Delete earlier projects of these methods and se
 DEFINE.list("lr_range", ["1e-3", "10"], "Lowest,highest learning rate searched.")
 DEFINE.list("alpha_range", ["0.015625", "256"], "Lowest,highest alpha searched.")
 DEFINE.list("weight_decay_range", ["1e-6", "1e-2"], "Lowest,highest coupled-L2 "
-                  "lambda searched (bo_wd, random).")
+                  "lambda searched (bo_wd, bo_wd_default, random, optuna_tpe, optuna_gp).")
 DEFINE.float("lr_start", None, "FixNorm-tune's first lr (default: the recipe's "
                    "reference lr, the usual starting point).")
 DEFINE.float("alpha_start", None, "FixNorm-tune's alpha in stage 1, where stage 2 "
                    "starts (default: the recipe's fixnorm alpha; 1 if it has none).")
-DEFINE.integer("bo_initial_points", 3, "Random trials before BO fits its model.")
+DEFINE.integer("bo_initial_points", 3, "Random trials before bo_wd fits its model "
+                     "(bo_wd_default takes keras-tuner's default, 3 per knob).")
 DEFINE.float("margin", 0.002, "Report trials needed to come within this of the best "
                    "score any method found.")
 DEFINE.enum("objective", None, ["val_accuracy", "val_metric", "val_loss"],

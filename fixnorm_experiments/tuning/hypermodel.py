@@ -16,7 +16,7 @@ import keras
 import keras_tuner
 
 from fixnorm_experiments.train.optimizers import make_optimizer
-from fixnorm_experiments.tuning.methods import Ranges, flavour
+from fixnorm_experiments.tuning.methods import FIXED, Ranges, flavour
 
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -55,6 +55,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         if self.method == "fixnorm":
             return {"lr": lr, "alpha": hp.Float("alpha", *self.ranges.alpha, sampling="log",
                                                 default=self.settings.alpha)}
+        if self.method in FIXED:
+            return {"lr": lr, **FIXED[self.method]}
         return {"lr": lr, "weight_decay": hp.Float("weight_decay", *self.ranges.weight_decay,
                                                    sampling="log")}
 

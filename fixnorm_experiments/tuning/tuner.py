@@ -25,7 +25,7 @@ from fixnorm_experiments.tuning.methods import METHODS, SEARCHED
 from tf_fixnorm.tuning import state
 from tf_fixnorm.tuning.oracle import FixNormTuneOracle
 
-BO_INITIAL_POINTS = 3  # keras-tuner's default is 3 per dimension (6 here)
+BO_INITIAL_POINTS = 3  # keras-tuner's default is 3 per dimension (6 here): bo_wd_default
 
 
 def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1,
@@ -41,12 +41,24 @@ def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1
     if method == "fixnorm":
         return fixnorm
     budget = max_trials or fixnorm.max_trials
-    if method == "bo_wd":
+    if method == "no_decay":
+        # One knob: FixNorm-tune's line search over lr, for the whole budget
+        # (its alpha stage has nothing to do: one trial, stage 1's best).
+        return FixNormTuneOracle(objective=objective, lr_start=lr_start, lr_range=ranges.lr,
+                                 lr_trials=budget, alpha_trials=1, max_trials=budget,
+                                 seed=seed)
+    if method in ("bo_wd", "bo_wd_default"):
         return state.BayesianOptimizationOracle(
-            objective=objective, max_trials=budget, num_initial_points=bo_initial_points,
-            seed=seed)
+            objective=objective, max_trials=budget, seed=seed,
+            num_initial_points=bo_initial_points if method == "bo_wd" else None)
     if method == "random":
         return state.RandomSearchOracle(objective=objective, max_trials=budget, seed=seed)
+    if method in ("optuna_tpe", "optuna_gp"):
+        from fixnorm_experiments.tuning.optuna_oracle import OptunaOracle
+
+        return OptunaOracle(objective, method[len("optuna_"):],
+                            {"lr": ranges.lr, "weight_decay": ranges.weight_decay},
+                            max_trials=budget, seed=seed)
     if method == "reference":
         return state.RandomSearchOracle(objective=objective, max_trials=1, seed=seed)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -2,12 +2,16 @@
 
 - `search.py`: the one-dimensional search as pure functions (`LineSearch`,
   `propose`); no Keras, no TensorFlow.
+- `two_stage.py`: the two stages (lr, then alpha) over it: what to run
+  next from the trials so far; pure, shared by both front ends.
 - `oracle.py`: `FixNormTuneOracle`, the search as a keras-tuner oracle
   (needs keras-tuner: ``pip install 'tf_fixnorm[tune]'``).
+- `sampler.py`: `FixNormTuneSampler`, the search as an Optuna sampler
+  (needs Optuna, in the same extra).
 - `state.py`: the oracle's state files, written so a kill never loses a trial.
 
 Names are loaded on first use, so `tf_fixnorm.tuning.search` works without
-keras-tuner installed.
+keras-tuner or Optuna installed.
 """
 
 import importlib
@@ -16,12 +20,16 @@ _EXPORTS = {
     "LineSearch": "tf_fixnorm.tuning.search",
     "propose": "tf_fixnorm.tuning.search",
     "run_serial": "tf_fixnorm.tuning.search",
+    "TwoStageSearch": "tf_fixnorm.tuning.two_stage",
+    "LR_STAGE": "tf_fixnorm.tuning.two_stage",
+    "ALPHA_STAGE": "tf_fixnorm.tuning.two_stage",
     "FixNormTuneOracle": "tf_fixnorm.tuning.oracle",
-    "LR_STAGE": "tf_fixnorm.tuning.oracle",
-    "ALPHA_STAGE": "tf_fixnorm.tuning.oracle",
+    "FixNormTuneSampler": "tf_fixnorm.tuning.sampler",
     "DurableState": "tf_fixnorm.tuning.state",
 }
-_NEEDS_KERAS_TUNER = {"tf_fixnorm.tuning.oracle", "tf_fixnorm.tuning.state"}
+_NEEDS = {"tf_fixnorm.tuning.oracle": "keras_tuner", "tf_fixnorm.tuning.state": "keras_tuner",
+          "tf_fixnorm.tuning.sampler": "optuna"}
+_PIP_NAMES = {"keras_tuner": "keras-tuner", "optuna": "Optuna"}
 
 __all__ = list(_EXPORTS)
 
@@ -33,8 +41,9 @@ def __getattr__(name):
     try:
         value = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as error:
-        if module in _NEEDS_KERAS_TUNER and error.name == "keras_tuner":
-            raise ImportError(f"tf_fixnorm.tuning.{name} needs keras-tuner: "
+        needed = _NEEDS.get(module)
+        if needed is not None and error.name == needed:
+            raise ImportError(f"tf_fixnorm.tuning.{name} needs {_PIP_NAMES[needed]}: "
                               "pip install 'tf_fixnorm[tune]'") from error
         raise
     globals()[name] = value

@@ -1,9 +1,9 @@
 """`FixNormTuneOracle`: FixNorm-tune as a keras-tuner oracle (docs/method.md, "FixNorm-tune").
 
 Stage 1 searches log(lr) with alpha at its start value; stage 2 searches
-alpha on powers of two with lr at stage 1's best. Each stage is the pure
-1-D search of `tf_fixnorm.tuning.search`; this file is the plumbing between
-it and keras-tuner.
+alpha on powers of two with lr at stage 1's best. The search itself is
+`tf_fixnorm.tuning.two_stage` (pure, shared with the Optuna sampler); this
+file is the plumbing between it and keras-tuner.
 
 Everything the search needs is rebuilt from the oracle's trials on every
 call (the stage each trial belongs to is the only extra state, saved with
@@ -15,15 +15,14 @@ state files are written atomically (`tf_fixnorm.tuning.state`).
 
 from __future__ import annotations
 
-import math
-
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
-from tf_fixnorm.tuning import search
+from tf_fixnorm.tuning import two_stage
 from tf_fixnorm.tuning.state import DurableState
+from tf_fixnorm.tuning.two_stage import ALPHA_STAGE, LR_STAGE
 
-LR_STAGE, ALPHA_STAGE = "lr", "alpha"
+__all__ = ["FixNormTuneOracle", "LR_STAGE", "ALPHA_STAGE"]
 _DONE = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
@@ -64,14 +63,13 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
                  lr_ratio=2 ** 0.5, lr_bracket=4, lr_trials=7, alpha_start=1.0,
                  alpha_range=(2.0 ** -6, 2.0 ** 8), alpha_bracket=2, alpha_trials=5,
                  lr_name="lr", alpha_name="alpha", max_trials=None, **kwargs):
-        self.lr_search = search.LineSearch(lr_start, float(lr_ratio), lr_bracket,
-                                           float(lr_range[0]), float(lr_range[1]), lr_trials)
-        self.alpha_search = search.LineSearch(alpha_start, 2.0, alpha_bracket,
-                                              float(alpha_range[0]), float(alpha_range[1]),
-                                              alpha_trials)
+        self.plan = two_stage.TwoStageSearch.create(
+            lr_start, lr_range, lr_ratio, lr_bracket, lr_trials, alpha_start, alpha_range,
+            alpha_bracket, alpha_trials)
+        self.lr_search, self.alpha_search = self.plan.lr, self.plan.alpha
         self.lr_name, self.alpha_name = lr_name, alpha_name
         if max_trials is None:
-            max_trials = lr_trials + alpha_trials - 1
+            max_trials = self.plan.budget
         hyperparameters = kwargs.pop("hyperparameters", None) or keras_tuner.HyperParameters()
         hyperparameters.Float(lr_name, lr_range[0], lr_range[1], sampling="log",
                               default=lr_start)
@@ -83,76 +81,42 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
 
     # -- the search, rebuilt from the trials ---------------------------------
 
-    def _stage_points(self, stage, line, name):
-        """``({k: score}, {pending k})`` of one stage's trials, scores maximized."""
+    def observations(self):
+        """Every trial the search proposed, as `two_stage.Observation`s."""
         sign = 1.0 if self.objective.direction == "max" else -1.0
-        results, pending = {}, set()
-        for trial_id, trial_stage in self.stages.items():
-            if trial_stage != stage or trial_id not in self.trials:
+        seen = []
+        for trial_id, stage in self.stages.items():
+            if trial_id not in self.trials:
                 continue
             trial = self.trials[trial_id]
-            k = line.index(trial.hyperparameters.values[name])
+            values = trial.hyperparameters.values
+            lr, alpha = values[self.lr_name], values[self.alpha_name]
             if trial.status == trial_module.TrialStatus.COMPLETED and trial.score is not None:
-                results[k] = sign * float(trial.score)
+                seen.append(two_stage.Observation(stage, lr, alpha, sign * float(trial.score)))
             elif trial.status in _DONE:
-                results[k] = None  # failed, retries spent
-            else:
-                pending.add(k)  # running, or waiting for a retry
-        return results, pending
+                seen.append(two_stage.Observation(stage, lr, alpha))  # failed, retries spent
+            else:  # running, or waiting for a retry
+                seen.append(two_stage.Observation(stage, lr, alpha, running=True))
+        return seen
 
     def best_lr(self):
         """Stage 1's best learning rate and its score (maximized), or (None, None)."""
-        results, _ = self._stage_points(LR_STAGE, self.lr_search, self.lr_name)
-        k = search.best(results)
-        if k is None:
-            return None, None
-        return self.lr_search.value(k), results[k]
+        return self.plan.best_lr(self.observations())
 
     def stage(self):
         """The stage in progress: LR_STAGE, ALPHA_STAGE, or None when finished."""
-        results, pending = self._stage_points(LR_STAGE, self.lr_search, self.lr_name)
-        if not search.finished(self.lr_search, results, pending):
-            return LR_STAGE
-        lr, _ = self.best_lr()
-        if lr is None:
-            return None
-        results, pending = self._alpha_points()
-        if not search.finished(self.alpha_search, results, pending):
-            return ALPHA_STAGE
-        return None
-
-    def _alpha_points(self):
-        results, pending = self._stage_points(ALPHA_STAGE, self.alpha_search, self.alpha_name)
-        _, score = self.best_lr()
-        results.setdefault(0, score)  # stage 1's best, at alpha_start: not run again
-        return results, pending
+        return self.plan.stage(self.observations())
 
     def populate_space(self, trial_id):
+        decision = self.plan.next(self.observations())
+        if decision.action == two_stage.WAIT:
+            return {"status": trial_module.TrialStatus.IDLE}
+        if decision.action == two_stage.STOP:
+            return {"status": trial_module.TrialStatus.STOPPED}
         # Other hyperparameters of the hypermodel keep their defaults.
         values = {hp.name: hp.default for hp in self.hyperparameters.space}
-        results, pending = self._stage_points(LR_STAGE, self.lr_search, self.lr_name)
-        points = search.propose(self.lr_search, results, pending)
-        if points:
-            values[self.lr_name] = self.lr_search.value(points[0])
-            values[self.alpha_name] = self.alpha_search.start
-            return self._running(trial_id, LR_STAGE, values)
-        if pending:
-            return {"status": trial_module.TrialStatus.IDLE}
-        lr, _ = self.best_lr()
-        if lr is None:  # every stage-1 trial failed
-            return {"status": trial_module.TrialStatus.STOPPED}
-        results, pending = self._alpha_points()
-        points = search.propose(self.alpha_search, results, pending)
-        if points:
-            values[self.lr_name] = lr
-            values[self.alpha_name] = self.alpha_search.value(points[0])
-            return self._running(trial_id, ALPHA_STAGE, values)
-        if pending:
-            return {"status": trial_module.TrialStatus.IDLE}
-        return {"status": trial_module.TrialStatus.STOPPED}
-
-    def _running(self, trial_id, stage, values):
-        self.stages[trial_id] = stage
+        values[self.lr_name], values[self.alpha_name] = decision.lr, decision.alpha
+        self.stages[trial_id] = decision.stage
         return {"status": trial_module.TrialStatus.RUNNING, "values": values}
 
     # -- state ------------------------------------------------------------------
@@ -168,24 +132,9 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
         self._check_resumed_trials_fit_the_grids()
 
     def _check_resumed_trials_fit_the_grids(self):
-        """A resumed project must have been searched from the same start points.
-
-        Grid indices are nearest points, so trials from another start (say
-        ``alpha_start`` 1 where this oracle starts at 4) would be misread
-        silently; the first trial of stage 1 is at the starts it was run from.
-        """
-        def on(line, value):
-            return abs(math.log(value / line.value(line.index(value)))) < 1e-5
-
-        def fits(trial_id, stage):
-            values = self.trials[trial_id].hyperparameters.values
-            alpha = values[self.alpha_name]
-            return on(self.lr_search, values[self.lr_name]) and (
-                math.isclose(alpha, self.alpha_search.start, rel_tol=1e-5)
-                if stage == LR_STAGE else on(self.alpha_search, alpha))
-
-        if not all(fits(trial_id, stage) for trial_id, stage in self.stages.items()
-                   if trial_id in self.trials):
+        """A resumed project must have been searched from the same start points
+        (`two_stage.TwoStageSearch.off_grid` says why)."""
+        if self.plan.off_grid(self.observations()) is not None:
             first = self.trials[self.start_order[0]].hyperparameters.values
             raise ValueError(
                 f"{self._project_dir} holds a FixNorm-tune search started from lr "
