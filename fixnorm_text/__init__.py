@@ -33,6 +33,9 @@ def format_table(headers, rows, right_aligned=None, rule=True):
         if len(row) != len(headers):
             raise ValueError(f"a row has {len(row)} cells for {len(headers)} columns: {row}")
     right_aligned = list(right_aligned or [False] * len(headers))
+    if len(right_aligned) != len(headers):  # zip would drop the columns past its end
+        raise ValueError(f"right_aligned has {len(right_aligned)} flags for {len(headers)} "
+                         "columns")
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
 
     def line(cells):

@@ -366,6 +366,38 @@ def test_save_and_load_keras_format_resumes_with_same_targets(tmp_path):
     assert_held(loaded, target)
 
 
+def test_alpha_as_a_variable_changes_without_a_new_step_and_round_trips(tmp_path):
+    """A tuner sets alpha between trials by assigning to it; the traced step
+    reads the variable, and a saved model brings the variable back."""
+    keras.utils.set_random_seed(3)
+    model = conv_bn_model()
+    target = initial_norm(model)
+    alpha = keras.Variable(ALPHA, dtype="float32", trainable=False, name="alpha")
+    opt = FixNorm(keras.optimizers.SGD(0.5, momentum=0.9), model, alpha=alpha)
+    compile_model(model, opt)
+    x, y = data()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert_held(model, target)
+    step = model.train_function
+    alpha.assign(4.0)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.train_function is step  # the same step, not a new one
+    assert_held(model, target, alpha=4.0)
+    assert opt.targets()["classifier"] == pytest.approx(4.0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    restored = loaded.optimizer.alpha
+    assert isinstance(restored, keras.Variable) and float(restored.numpy()) == 4.0
+    for a, b in zip(opt.inner_optimizer.variables, loaded.optimizer.inner_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # momentum restored
+    restored.assign(2.0)
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert_held(loaded, target, alpha=2.0)
+    with pytest.raises(ValueError, match="float scalar"):
+        FixNorm(keras.optimizers.SGD(0.1), model, alpha=keras.Variable([1.0, 2.0]))
+
+
 @pytest.mark.backends("tensorflow")
 def test_tf_train_checkpoint_restores_and_resumes(tmp_path):
     import tensorflow as tf

@@ -416,3 +416,27 @@ def test_zoom_limits_frame_the_medians_past_a_diverged_first_trial():
     # Values that already fill the range: keep it.
     assert report.zoom_limits([0.5, 0.9], [0.4, 0.5, 0.9]) is None
     assert report.zoom_limits([], [0.1]) is None
+
+
+def test_other_libraries_warnings_go_to_the_log_and_are_counted(tmp_path, capsys):
+    import warnings
+
+    from fixnorm_experiments.report import warnings_log
+
+    path = str(tmp_path / "warnings.log")
+    usual = warnings.showwarning
+    with warnings_log.to_file(path) as counts:
+        for _ in range(3):
+            warnings.warn("lbfgs failed to converge", RuntimeWarning)
+        warnings.warn("old API", DeprecationWarning)  # hidden, as Python hides it
+        warnings.warn("deprecated", FutureWarning)
+    assert capsys.readouterr().err == ""
+    with open(path, encoding="utf-8") as f:
+        logged = f.read()
+    assert logged.count("RuntimeWarning: lbfgs failed to converge") == 3
+    assert "FutureWarning: deprecated" in logged and "old API" not in logged
+    assert warnings_log.summary_line(counts, path) == (
+        f"4 warning(s) from other libraries (RuntimeWarning x3, FutureWarning x1) went "
+        f"to {path}")
+    assert warnings_log.summary_line({}, path) == ""
+    assert warnings.showwarning is usual  # the usual handling is back

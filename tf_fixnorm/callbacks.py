@@ -64,7 +64,7 @@ class NormMonitor(keras.callbacks.Callback):
         lr = float(np.asarray(self.model.optimizer.learning_rate))
         variables = [v for v in self.model.trainable_variables
                      if roles.get(v.path) in (SCALE_INVARIANT, CLASSIFIER)]
-        squared = {v.path: float(projection.squared_norm(v)) for v in variables}
+        squared = {v.path: projection.to_float(projection.squared_norm(v)) for v in variables}
         invariant = [s for p, s in squared.items() if roles[p] == SCALE_INVARIANT]
         classifier = [v for v in variables if roles[v.path] == CLASSIFIER]
         values = {}

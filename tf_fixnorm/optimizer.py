@@ -85,7 +85,8 @@ def _eager():
 def _initial_norms(variables, joint):
     """The current norms of `variables`, read eagerly: one over all of them, or each."""
     with _eager():
-        norms = np.array([float(projection.norm(v)) for v in variables], np.float32)
+        norms = np.array([projection.to_float(projection.norm(v)) for v in variables],
+                         np.float32)
     if joint:
         return np.float32(np.sqrt(np.sum(np.square(norms))))
     return norms
@@ -126,7 +127,11 @@ class FixNorm(keras.optimizers.Optimizer):
             clipping, EMA and gradient accumulation settings apply as usual.
         model: the model being trained; `tf_fixnorm.analyze(model)` decides
             which kernels are held. May be left None when `roles` is given.
-        alpha: target norm of the classifier kernel (> 0).
+        alpha: target norm of the classifier kernel (> 0): a number, or a
+            scalar float32 `keras.Variable` to change it while training
+            without tracing the step again (assign to it; the next step holds
+            the new norm). A variable is tracked with the optimizer's own and
+            saved with them.
         scope: "global" (one norm over all scale-invariant kernels together)
             or "per_kernel" (each at its own initial norm).
         alpha_measure: "frobenius" (alpha is the norm of the whole classifier
@@ -165,12 +170,7 @@ class FixNorm(keras.optimizers.Optimizer):
                 raise ValueError(f"set {arg} on the inner optimizer, not on FixNorm")
         if kwargs:
             raise ValueError(f"FixNorm does not take arguments {sorted(kwargs)}")
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise ValueError(f"alpha must be a positive number, got {alpha!r}") from None
-        if not (alpha > 0 and math.isfinite(alpha)):
-            raise ValueError(f"alpha must be a positive finite number, got {alpha}")
+        alpha = _check_alpha(alpha)
         if scope not in projection.SCOPES:
             raise ValueError(f"scope must be one of {projection.SCOPES}, got {scope!r}")
         if alpha_measure not in projection.ALPHA_MEASURES:
@@ -185,6 +185,8 @@ class FixNorm(keras.optimizers.Optimizer):
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner_optimizer
         self.alpha = alpha
+        if isinstance(alpha, keras.Variable):
+            self._track_variable(alpha)  # state of the step on every backend (JAX included)
         self.scope = scope
         self.alpha_measure = alpha_measure
         self.other_kernels = other_kernels
@@ -384,11 +386,12 @@ class FixNorm(keras.optimizers.Optimizer):
         return {
             "name": self.name,
             "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "alpha": self.alpha,
+            "alpha": _alpha_value(self.alpha),
             "scope": self.scope,
             "alpha_measure": self.alpha_measure,
             "other_kernels": self.other_kernels,
             "roles": self.roles,
+            **({"alpha_variable": True} if isinstance(self.alpha, keras.Variable) else {}),
         }
 
     @classmethod
@@ -396,4 +399,32 @@ class FixNorm(keras.optimizers.Optimizer):
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(
             config.pop("inner_optimizer"), custom_objects=custom_objects)
+        if config.pop("alpha_variable", False):  # saved with the optimizer's variables
+            config["alpha"] = keras.Variable(config["alpha"], dtype="float32",
+                                             trainable=False, name="alpha")
         return cls(inner, **config)
+
+
+def _check_alpha(alpha):
+    """``alpha`` as given, if a positive finite number or scalar float variable."""
+    if isinstance(alpha, keras.Variable):
+        if tuple(alpha.shape) != () or "float" not in str(alpha.dtype):
+            raise ValueError(f"an alpha variable must be a float scalar, got shape "
+                             f"{tuple(alpha.shape)} and dtype {alpha.dtype}")
+        value = _alpha_value(alpha)
+    else:
+        try:
+            alpha = value = float(alpha)
+        except (TypeError, ValueError):
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"alpha must be a positive finite number, got {value}")
+    return alpha
+
+
+def _alpha_value(alpha):
+    """alpha as a Python float (its current value if a variable)."""
+    if isinstance(alpha, keras.Variable):
+        return float(ops.convert_to_numpy(alpha.value))
+    return alpha
+

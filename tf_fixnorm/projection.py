@@ -110,7 +110,7 @@ def group_scales(kernels, target, measure):
         total = ops.sqrt(sum(squared_norm(k) for k in kernels))
         return [safe_scale(total, target)] * len(kernels)
     if measure == "each":
-        if isinstance(target, (int, float)):  # alpha: one target for every kernel
+        if isinstance(target, (int, float)) or len(target.shape) == 0:  # alpha: one for all
             return [safe_scale(norm(k), target) for k in kernels]
         current = ops.stack([norm(k) for k in kernels])  # one op for all the targets
         return ops.unstack(safe_scale(current, target), num=len(kernels))
@@ -124,9 +124,15 @@ def group_scales(kernels, target, measure):
 # norm, shared by FixNorm's `norm_report` and `NormMonitor`.
 
 
+def to_float(x):
+    """A scalar tensor as a Python float, on any backend (detached on PyTorch,
+    where ``float()`` of a tensor that needs gradients warns)."""
+    return float(ops.convert_to_numpy(x))
+
+
 def joint_norm(kernels):
     """The norm of all `kernels` together, as one vector (a float)."""
-    return float(np.sqrt(sum(float(squared_norm(k)) for k in kernels)))
+    return float(np.sqrt(sum(to_float(squared_norm(k)) for k in kernels)))
 
 
 def classifier_norm(kernels, alpha_measure="frobenius"):
@@ -143,5 +149,5 @@ def classifier_norm(kernels, alpha_measure="frobenius"):
             axes = class_axes(len(kernel.shape))
             measured += list(np.ravel(ops.convert_to_numpy(norm(kernel, axis=axes))))
         else:
-            measured.append(float(norm(kernel)))
+            measured.append(to_float(norm(kernel)))
     return float(np.sqrt(np.mean(np.square(measured)))) if measured else float("nan")

@@ -31,6 +31,11 @@ class Data:
         data tell (None where the task counts iterations).
       test: the embedded test split when ``evaluation`` is a validation split
         held out for tuning, else None.
+      make_train: builds ``train`` afresh (None: cannot). tf.data's seeded
+        shuffles and random streams advance with every iterator taken from one
+        dataset object, so two passes over ``train`` see different orders; a
+        pipeline built afresh repeats the first one. Tuning trials train on
+        a fresh one each (`fresh_train`), so they differ in their knobs only.
     """
 
     train: object
@@ -39,6 +44,12 @@ class Data:
     num_classes: int
     steps_per_epoch: int | None = None
     test: object = None
+    make_train: object = None
+
+    def fresh_train(self):
+        """The training set as a new pipeline, its stream the same as the first
+        pass over ``train`` (``train`` itself where it cannot be rebuilt)."""
+        return self.make_train() if self.make_train is not None else self.train
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ training data (embedded data), never on the test split.
 
 from __future__ import annotations
 
+import functools
 import os
 
 # Imported here, not when the first model is built: importing them draws from
@@ -59,9 +60,13 @@ class ClassificationTask(Task):
                        mixup_alpha=tricks.mixup_alpha if tricks else 0.0,
                        cutmix_alpha=tricks.cutmix_alpha if tricks else 0.0)
         if data_format == "folder":
-            train, names = data.make_folder_dataset(
+            _, names = data.make_folder_dataset(
                 os.path.join(data_dir, "train"), training=True, return_class_names=True,
                 **common, **augment)
+
+            def make_train():
+                return data.make_folder_dataset(os.path.join(data_dir, "train"),
+                                                training=True, **common, **augment)
             evaluation = data.make_folder_dataset(os.path.join(data_dir, "validation"),
                                                   training=False, **common)
             num_classes = len(names)
@@ -70,18 +75,20 @@ class ClassificationTask(Task):
 
             builder = tfds_local.load_local_builder(data_dir, source.tfds_name)
             kw = dict(name=source.tfds_name, **common)
-            train = data.make_tfds_dataset(data_dir, "train", training=True, **kw, **augment)
+            make_train = functools.partial(data.make_tfds_dataset, data_dir, "train",
+                                           training=True, **kw, **augment)
             evaluation = data.make_tfds_dataset(data_dir, "validation", training=False, **kw)
             num_classes = builder.info.features["label"].num_classes
         else:
             kw = dict(num_classes=recipe.num_classes, **common)
-            train = data.make_imagenet_dataset(data_dir, "train", training=True, **kw,
-                                               **augment)
+            make_train = functools.partial(data.make_imagenet_dataset, data_dir, "train",
+                                           training=True, **kw, **augment)
             evaluation = data.make_imagenet_dataset(data_dir, "validation", training=False,
                                                     **kw)
             num_classes = recipe.num_classes
+        train = make_train()
         return Data(train, evaluation, evaluation, num_classes,
-                    self._steps_per_epoch(train, global_batch_size))
+                    self._steps_per_epoch(train, global_batch_size), make_train=make_train)
 
     def _embedded(self, global_batch_size, seed, validation_fraction):
         from fixnorm_experiments import data
@@ -98,9 +105,11 @@ class ClassificationTask(Task):
             evaluation = data.as_dataset(x_val, y_val, global_batch_size)
         else:
             evaluation = test
-        train = data.as_dataset(x_train, y_train, global_batch_size, shuffle=True, seed=seed)
+        make_train = functools.partial(data.as_dataset, x_train, y_train, global_batch_size,
+                                       shuffle=True, seed=seed)
+        train = make_train()
         return Data(train, evaluation, evaluation, self.recipe.num_classes,
-                    self._steps_per_epoch(train, global_batch_size), test)
+                    self._steps_per_epoch(train, global_batch_size), test, make_train)
 
     def _steps_per_epoch(self, train, global_batch_size):
         """Batches per epoch: the dataset's length, else the recipe dataset's

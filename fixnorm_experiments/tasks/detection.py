@@ -22,13 +22,17 @@ class DetectionTask(DenseTask):
         data_dir, name = self.data_dir(source), self.tfds_name(source)
         eval_batch = eval_batch_size or global_batch_size
         size = self.image_size
-        train = coco.make_coco_dataset(data_dir, "train", global_batch_size, True,
-                                       image_size=size, seed=seed, **name)
+
+        def make_train():
+            return shard_by_example(coco.make_coco_dataset(
+                data_dir, "train", global_batch_size, True, image_size=size, seed=seed, **name))
+
         evaluation = coco.make_coco_dataset(data_dir, "validation", eval_batch, False,
                                             image_size=size, **name)
         scoring = coco.make_coco_eval_dataset(data_dir, "validation", eval_batch,
                                               image_size=size, **name)
-        return Data(shard_by_example(train), evaluation, scoring, self.recipe.num_classes)
+        return Data(make_train(), evaluation, scoring, self.recipe.num_classes,
+                    make_train=make_train)
 
     def compile(self, model, optimizer):
         """keras-hub's RetinaNet compiles its own losses."""

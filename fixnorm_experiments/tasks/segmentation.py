@@ -22,15 +22,19 @@ class SegmentationTask(DenseTask):
 
         data_dir, name = self.data_dir(source), self.tfds_name(source)
         eval_batch = eval_batch_size or global_batch_size
-        train = cityscapes.make_cityscapes_dataset(
-            data_dir, "train", global_batch_size, True, crop_size=self.image_size, seed=seed,
-            **name)
+
+        def make_train():
+            return shard_by_example(cityscapes.make_cityscapes_dataset(
+                data_dir, "train", global_batch_size, True, crop_size=self.image_size,
+                seed=seed, **name))
+
         evaluation = cityscapes.make_cityscapes_dataset(
             data_dir, "validation", eval_batch, True, crop_size=self.image_size,
             scale_range=(1.0, 1.0), seed=seed, shuffle_buffer=1, **name)
         scoring = cityscapes.make_cityscapes_dataset(data_dir, "validation", eval_batch, False,
                                                      **name)
-        return Data(shard_by_example(train), evaluation, scoring, self.recipe.num_classes)
+        return Data(make_train(), evaluation, scoring, self.recipe.num_classes,
+                    make_train=make_train)
 
     def _cross_entropy(self):
         import keras

@@ -21,7 +21,9 @@ class SGDCoupledL2(keras.optimizers.SGD):
         learning_rate: float or schedule.
         momentum: float >= 0.
         nesterov: bool.
-        l2: the coupled weight decay lambda (>= 0).
+        l2: the coupled weight decay lambda (>= 0), or a float scalar
+            `keras.Variable` holding it (a tuner sets it without tracing the
+            step again).
         name: optimizer name.
         **kwargs: other base optimizer arguments (clipnorm, use_ema, ...);
             not `weight_decay`.
@@ -33,20 +35,25 @@ class SGDCoupledL2(keras.optimizers.SGD):
             raise ValueError("weight_decay is Keras' decoupled decay; the paper's lambda is "
                              "coupled L2: pass l2= instead")
         kwargs.pop("weight_decay", None)
-        l2 = float(l2)
-        if not l2 >= 0:
-            raise ValueError(f"l2 must be >= 0, got {l2}")
+        if not isinstance(l2, keras.Variable):
+            l2 = float(l2)
+        if not _value(l2) >= 0:
+            raise ValueError(f"l2 must be >= 0, got {_value(l2)}")
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
                          name=name, **kwargs)
         self.l2 = l2
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.l2:
+        if isinstance(self.l2, keras.Variable) or self.l2:
             gradient = ops.add(ops.cast(gradient, variable.dtype),
                                ops.multiply(ops.cast(self.l2, variable.dtype), variable))
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
         config = super().get_config()
-        config["l2"] = self.l2
+        config["l2"] = _value(self.l2)
         return config
+
+
+def _value(l2):
+    return float(ops.convert_to_numpy(l2)) if isinstance(l2, keras.Variable) else l2

@@ -9,6 +9,10 @@ import keras
 from keras import ops
 
 KINDS = ("cosine", "step", "poly")
+# Kinds whose rate at every step is the peak times a shape that does not
+# depend on it (poly is not: it decays to a fixed 1e-4), so `PeakScaled` of
+# the kind built at peak 1 is the same schedule.
+LINEAR_IN_PEAK = ("cosine", "step")
 
 
 class _Warmup(keras.optimizers.schedules.LearningRateSchedule):
@@ -90,3 +94,24 @@ def build(kind, peak_lr, total_steps, warmup_steps=0, step_fractions=(1 / 3, 2 /
     if kind == "poly":
         return WarmupPolyDecay(peak_lr, total_steps, warmup)
     raise ValueError(f"schedule must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+
+
+class PeakScaled(keras.optimizers.schedules.LearningRateSchedule):
+    """``peak * unit(step)``, the peak read from a variable at every step.
+
+    A tuner assigns a trial's learning rate to ``peak`` instead of building
+    a new schedule, so the traced training step is reused across trials
+    (`fixnorm_experiments.tuning.warm`). ``unit`` is the schedule built at
+    peak 1, of a kind in `LINEAR_IN_PEAK`.
+    """
+
+    def __init__(self, unit, peak):
+        self.unit, self.peak = unit, peak
+
+    def __call__(self, step):
+        return ops.multiply(ops.cast(self.peak, "float32"), self.unit(step))
+
+    def get_config(self):
+        return {"unit": keras.saving.serialize_keras_object(self.unit),
+                "peak": float(ops.convert_to_numpy(self.peak))}
+

@@ -15,8 +15,10 @@ import math
 import keras
 import keras_tuner
 
+from fixnorm_experiments.train import schedules
 from fixnorm_experiments.train.optimizers import make_optimizer
-from fixnorm_experiments.tuning.methods import FIXED, Ranges, flavour
+from fixnorm_experiments.tuning import warm
+from fixnorm_experiments.tuning.methods import FIXED, SEARCHED, Ranges, flavour
 
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -24,19 +26,23 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
     Args:
       task: the recipe's `tasks.base.Task`.
-      data: its `tasks.base.Data`; trials train on ``data.train`` and are
-        scored by `Task.validate`.
+      data: its `tasks.base.Data`; trials train on ``data.fresh_train()``
+        and are scored by `Task.validate`.
       method: one of `methods.METHODS`.
       plan: a `tasks.base.Plan` (`Task.tuning_plan`).
       ranges: the `Ranges` searched knobs are declared with.
       scope, alpha_measure, other_kernels: FixNorm's options (`FixNorm`).
       score_batches: validation batches a trial is scored on (None: all).
       verbose: Keras fit verbosity (0 for tuning).
+      reuse: build, compile and trace one model for the whole search and
+        reset it for each trial (`warm.WarmModel`), where the recipe's
+        schedule allows (`schedules.LINEAR_IN_PEAK`). Only for searches
+        whose trials all start from the same seed (one execution per trial).
     """
 
     def __init__(self, task, data, method, plan, ranges=Ranges(), scope="global",
                  alpha_measure="frobenius", other_kernels="free", score_batches=None,
-                 verbose=0):
+                 verbose=0, reuse=True):
         super().__init__(name=f"{task.recipe.name}_{method}")
         self.task, self.data, self.method, self.plan = task, data, method, plan
         self.recipe = task.recipe
@@ -45,6 +51,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.ranges, self.scope, self.verbose = ranges, scope, verbose
         self.alpha_measure, self.other_kernels = alpha_measure, other_kernels
         self.score_batches = score_batches
+        self.reuse = reuse and self.recipe.schedule in schedules.LINEAR_IN_PEAK
+        self.warm = None  # the search's WarmModel, after the first build when reusing
 
     def knobs(self, hp):
         """``{name: value}`` of this trial's lr and alpha or weight_decay."""
@@ -62,14 +70,25 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         knobs = self.knobs(hp)
+        searched = {name: knobs[name] for name in SEARCHED[self.method]}
+        if self.warm is not None:
+            return self.warm.reset(searched)
+        # Reused, the searched knobs live in variables the step reads.
+        variables = warm.knob_variables(searched) if self.reuse else {}
+        values = {**knobs, **variables}
+        schedule = (schedules.PeakScaled(self.task.schedule(1.0, self.plan), variables["lr"])
+                    if "lr" in variables else self.task.schedule(knobs["lr"], self.plan))
         model = self.task.build_model()
-        optimizer = make_optimizer(self.flavour, model, self.task.schedule(knobs["lr"], self.plan),
-                                   alpha=knobs.get("alpha"),
-                                   weight_decay=knobs.get("weight_decay"), scope=self.scope,
+        optimizer = make_optimizer(self.flavour, model, schedule, alpha=values.get("alpha"),
+                                   weight_decay=values.get("weight_decay"), scope=self.scope,
                                    alpha_measure=self.alpha_measure,
                                    other_kernels=self.other_kernels,
                                    **self.task.fixnorm_options())
-        return self.task.compile(model, optimizer)
+        model = self.task.compile(model, optimizer)
+        if self.reuse:
+            model.optimizer.build(model.trainable_variables)
+            self.warm = warm.WarmModel(model, variables)
+        return model
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         """Train for the plan; return the trial's validation results.
@@ -79,7 +98,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         learning rate that is too large gets a low score rather than
         crashing the search.
         """
-        history = model.fit(self.data.train.repeat(), epochs=self.plan.loops,
+        # A fresh pipeline: every trial sees the same stream (`Data.make_train`).
+        history = model.fit(self.data.fresh_train().repeat(), epochs=self.plan.loops,
                             steps_per_epoch=self.plan.steps_per_loop, verbose=self.verbose,
                             shuffle=False,
                             callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()])

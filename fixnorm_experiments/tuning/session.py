@@ -6,7 +6,8 @@ and started again with the same config resumes each project (finished
 trials are kept and not re-run). ``results.json`` there is rewritten after
 every finished search, and at the end the session prints the comparison
 table and writes two plots: best score so far against trials, and the score
-landscape over the searched knobs.
+landscape over the searched knobs. Warnings from other libraries go to
+``warnings.log`` there, and the end of the output says how many.
 
 Distributed: with keras-tuner's ``KERASTUNER_TUNER_ID``,
 ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set, the same
@@ -23,6 +24,7 @@ import time
 import keras_tuner
 
 from fixnorm_experiments import report, tasks
+from fixnorm_experiments.report import warnings_log
 from fixnorm_experiments.train.distribution import require_tensorflow_backend
 from fixnorm_experiments.tuning.hypermodel import RecipeHyperModel
 from fixnorm_experiments.tuning.tuner import RecipeTuner, make_oracle, trial_records
@@ -41,7 +43,8 @@ def run_search(config, task, data, plan, method, seed, out_dir):
     hypermodel = RecipeHyperModel(task, data, method, plan, ranges=config.ranges,
                                   scope=config.scope, alpha_measure=config.alpha_measure,
                                   other_kernels=config.other_kernels,
-                                  score_batches=config.score_batches)
+                                  score_batches=config.score_batches,
+                                  reuse=config.executions_per_trial == 1)
     objective = keras_tuner.Objective(config.objective, config.direction)
     oracle = make_oracle(method, config.ranges, objective, max_trials=config.max_trials,
                          seed=seed, lr_start=config.lr_start, alpha_start=config.alpha_start,
@@ -93,17 +96,10 @@ def tune(config):
         "alpha_start": config.alpha_start,
     }
     results_path = os.path.join(out_dir, "results.json")
-    for seed in config.seeds:
-        for method in config.methods:
-            print(f"== {recipe.name}: {method}, seed {seed} ==", flush=True)
-            run = run_search(config, task, data, plan, method, seed, out_dir)
-            if run is None:
-                continue
-            results["runs"].append(run)
-            print(report.format_trial_table(run, config.direction), flush=True)
-            report.write_results(results_path, results)
-    if distributed_role() == "worker":
-        print("worker finished: the chief writes the results")
+    warnings_path = os.path.join(out_dir, "warnings.log")
+    with warnings_log.to_file(warnings_path) as warned:
+        finished = run_searches(config, task, data, plan, out_dir, results, results_path)
+    if not finished:
         return None
     summary = report.summarize(results)
     trials = sum(len(run["trials"]) for run in results["runs"])
@@ -116,4 +112,24 @@ def tune(config):
         curves = report.plot_best_so_far(results, os.path.join(out_dir, "best_so_far.png"))
         landscape = report.plot_landscape(results, os.path.join(out_dir, "landscape.png"))
         print(f"plots: {curves} {landscape}")
+    line = warnings_log.summary_line(warned, warnings_path)
+    if line:
+        print(line)
     return results
+
+
+def run_searches(config, task, data, plan, out_dir, results, results_path):
+    """Every method and seed, one search each; False on a worker (the chief reports)."""
+    for seed in config.seeds:
+        for method in config.methods:
+            print(f"== {config.recipe.name}: {method}, seed {seed} ==", flush=True)
+            run = run_search(config, task, data, plan, method, seed, out_dir)
+            if run is None:
+                continue
+            results["runs"].append(run)
+            print(report.format_trial_table(run, config.direction), flush=True)
+            report.write_results(results_path, results)
+    if distributed_role() == "worker":
+        print("worker finished: the chief writes the results")
+        return False
+    return True

@@ -126,7 +126,8 @@ class RecipeTuner(keras_tuner.Tuner):
         # (measured: 0.2 s at the first trial, 0.9 s at the 40th). Python's
         # own generational collector still frees the cycles; skip the forced
         # full passes.
-        keras.backend.clear_session(free_memory=False)
+        if getattr(self.hypermodel, "warm", None) is None:  # a new model: start clean
+            keras.backend.clear_session(free_memory=False)
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise keras_tuner.errors.FatalTypeError(
@@ -137,7 +138,12 @@ class RecipeTuner(keras_tuner.Tuner):
         hp = trial.hyperparameters
         results = []
         for execution in range(self.executions_per_trial):
-            keras.utils.set_random_seed(self.seed + execution)
+            if getattr(self.hypermodel, "warm", None) is None:
+                # A reused model is put back to its initial state instead. Seeding
+                # again would cost more than the trial's steps: TensorFlow clears
+                # its kernel caches on every tf.random.set_seed (BENCHMARKS.md,
+                # "Where a trial's time goes").
+                keras.utils.set_random_seed(self.seed + execution)
             model = self._try_build(hp)
             results.append(self.hypermodel.fit(hp, model))
         model.save_weights(self._get_checkpoint_fname(trial.trial_id))
