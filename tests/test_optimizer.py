@@ -374,6 +374,7 @@ def test_alpha_as_a_variable_changes_without_a_new_step_and_round_trips(tmp_path
     target = initial_norm(model)
     alpha = keras.Variable(ALPHA, dtype="float32", trainable=False, name="alpha")
     opt = FixNorm(keras.optimizers.SGD(0.5, momentum=0.9), model, alpha=alpha)
+    assert [v is alpha for v in opt.variables].count(True) == 1  # tracked, once
     compile_model(model, opt)
     x, y = data()
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import optuna
 import pytest
@@ -143,13 +144,55 @@ def test_a_trial_decides_after_lower_numbered_trials_hold_their_points():
     study = optuna.create_study(sampler=FixNormTuneSampler(lr_start=0.1, wait_interval=0.01))
     storage = study._storage
     earlier = storage.create_new_trial(study._study_id)
-    storage.set_trial_system_attr(earlier, ATTR, {"waiting": True})
+    storage.set_trial_system_attr(earlier, ATTR, {"waiting": True, "at": time.time()})
     claim = threading.Timer(0.3, lambda: storage.set_trial_system_attr(
         earlier, ATTR, {"stage": "lr", "lr": 0.1, "alpha": 1.0}))
     claim.start()
     later = study.ask()
     claim.join()
     assert later.suggest_float("lr", 1e-3, 10.0, log=True) == 0.4  # not the earlier's 0.1
+
+
+def test_a_waiting_trial_whose_process_died_does_not_block_the_others():
+    """A waiting trial refreshes its time; one silent past `stale_after` is dead."""
+    study = optuna.create_study(sampler=FixNormTuneSampler(lr_start=0.1, wait_interval=0.01))
+    storage = study._storage
+    dead = storage.create_new_trial(study._study_id)
+    storage.set_trial_system_attr(dead, ATTR, {"waiting": True, "at": time.time() - 3600})
+    started = time.monotonic()
+    trial = study.ask()
+    assert time.monotonic() - started < 5
+    assert trial.suggest_float("lr", 1e-3, 10.0, log=True) == 0.1
+
+
+def test_a_trial_interrupted_while_waiting_is_failed_not_left_running(monkeypatch):
+    from tf_fixnorm.tuning import sampler as sampler_module
+
+    study = optuna.create_study(sampler=FixNormTuneSampler(lr_start=0.1, wait_interval=0.01))
+    for trial in [study.ask() for _ in range(7)]:  # stage 1's budget, no result yet
+        trial.suggest_float("lr", 1e-3, 10.0, log=True)
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sampler_module.time, "sleep", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        study.ask()  # must wait: stage 2 needs stage 1's results
+    assert study.trials[-1].state == optuna.trial.TrialState.FAIL
+
+
+def test_an_enqueued_trial_is_the_users_own():
+    """A trial the user enqueues with lr only is not part of the search; its alpha
+    comes from the independent sampler."""
+    study = optuna.create_study(sampler=FixNormTuneSampler(seed=0))
+    study.enqueue_trial({"lr": 0.37})
+    trial = study.ask()
+    assert trial.suggest_float("lr", 1e-3, 10.0, log=True) == 0.37
+    assert 2.0 ** -6 <= trial.suggest_float("alpha", 2.0 ** -6, 2.0 ** 8, log=True) <= 2.0 ** 8
+    study.tell(trial, 0.5)
+    assert points(study) == []
+    nxt = study.ask()
+    assert nxt.suggest_float("lr", 1e-3, 10.0, log=True) == 0.1  # the search's start
 
 
 def test_two_processes_on_one_storage_share_the_search(tmp_path):

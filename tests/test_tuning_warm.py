@@ -70,3 +70,32 @@ def test_warm_model_needs_a_built_optimizer_and_known_knobs(data):
     model.optimizer.build(model.trainable_variables)
     with pytest.raises(ValueError, match="no variable for knobs"):
         WarmModel(model, {}).reset({"lr": 0.1})
+
+
+def test_a_search_seeds_its_model_and_hands_out_each_trials_own_best_model(data, tmp_path):
+    """Through the tuner: keras-tuner's space discovery builds nothing (the
+    search's model is built in trial 1, after seeding), and `get_best_models`
+    loads each trial's weights into a model of its own."""
+    from fixnorm_experiments.tuning.methods import Ranges
+    from fixnorm_experiments.tuning.tuner import RecipeTuner, make_oracle
+
+    hypermodel = RecipeHyperModel(TASK, data, "fixnorm", PLAN)
+    oracle = make_oracle("fixnorm", Ranges(), keras_tuner.Objective("val_accuracy", "max"),
+                         max_trials=2, seed=4, lr_start=0.2, alpha_start=4.0)
+    tuner = RecipeTuner(oracle, hypermodel, seed=4, directory=str(tmp_path), project_name="p")
+    assert hypermodel.warm is None, "a model was built before any trial was seeded"
+    tuner.search(verbose=0)
+    keras.utils.set_random_seed(4)
+    seeded = TASK.build_model()
+    np.testing.assert_array_equal(hypermodel.warm._initial[0][1],
+                                  seeded.trainable_variables[0].numpy())
+    best = tuner.get_best_models(2)
+    assert len({id(m) for m in best} | {id(hypermodel.warm.model)}) == 3
+    trials = oracle.get_best_trials(2)
+    for model, trial in zip(best, trials):
+        reference = hypermodel.new_model(trial.hyperparameters)
+        reference.load_weights(tuner._get_checkpoint_fname(trial.trial_id))
+        for a, b in zip(model.weights, reference.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not all(np.array_equal(a.numpy(), b.numpy())
+                   for a, b in zip(best[0].weights, best[1].weights))

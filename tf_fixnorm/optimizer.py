@@ -184,9 +184,9 @@ class FixNorm(keras.optimizers.Optimizer):
                              "to hold: FixNorm(inner_optimizer, model, alpha)")
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner_optimizer
+        # A variable alpha is tracked on assignment (Keras' optimizers track the
+        # variables set as attributes): state of the step on every backend.
         self.alpha = alpha
-        if isinstance(alpha, keras.Variable):
-            self._track_variable(alpha)  # state of the step on every backend (JAX included)
         self.scope = scope
         self.alpha_measure = alpha_measure
         self.other_kernels = other_kernels

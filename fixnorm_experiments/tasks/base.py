@@ -34,8 +34,10 @@ class Data:
       make_train: builds ``train`` afresh (None: cannot). tf.data's seeded
         shuffles and random streams advance with every iterator taken from one
         dataset object, so two passes over ``train`` see different orders; a
-        pipeline built afresh repeats the first one. Tuning trials train on
-        a fresh one each (`fresh_train`), so they differ in their knobs only.
+        pipeline built afresh repeats the first one, given the same global
+        TensorFlow seed (which seeded ops combine with their own). Tuning
+        trials train on a fresh one each (`fresh_train`), so they differ in
+        their knobs only.
     """
 
     train: object

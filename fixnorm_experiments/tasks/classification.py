@@ -59,8 +59,9 @@ class ClassificationTask(Task):
         augment = dict(seed=seed, randaugment=bool(tricks and tricks.randaugment),
                        mixup_alpha=tricks.mixup_alpha if tricks else 0.0,
                        cutmix_alpha=tricks.cutmix_alpha if tricks else 0.0)
+        train = None
         if data_format == "folder":
-            _, names = data.make_folder_dataset(
+            train, names = data.make_folder_dataset(
                 os.path.join(data_dir, "train"), training=True, return_class_names=True,
                 **common, **augment)
 
@@ -86,7 +87,8 @@ class ClassificationTask(Task):
             evaluation = data.make_imagenet_dataset(data_dir, "validation", training=False,
                                                     **kw)
             num_classes = recipe.num_classes
-        train = make_train()
+        if train is None:
+            train = make_train()
         return Data(train, evaluation, evaluation, num_classes,
                     self._steps_per_epoch(train, global_batch_size), make_train=make_train)
 

@@ -52,7 +52,17 @@ class SGDCoupledL2(keras.optimizers.SGD):
     def get_config(self):
         config = super().get_config()
         config["l2"] = _value(self.l2)
+        if isinstance(self.l2, keras.Variable):  # tracked, so saved with the slots
+            config["l2_variable"] = True
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if config.pop("l2_variable", False):
+            config["l2"] = keras.Variable(config["l2"], dtype="float32", trainable=False,
+                                          name="l2")
+        return super().from_config(config, custom_objects=custom_objects)
 
 
 def _value(l2):

@@ -96,13 +96,17 @@ def build(kind, peak_lr, total_steps, warmup_steps=0, step_fractions=(1 / 3, 2 /
     raise ValueError(f"schedule must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
 
 
+@keras.saving.register_keras_serializable(package="fixnorm_experiments")
 class PeakScaled(keras.optimizers.schedules.LearningRateSchedule):
     """``peak * unit(step)``, the peak read from a variable at every step.
 
     A tuner assigns a trial's learning rate to ``peak`` instead of building
     a new schedule, so the traced training step is reused across trials
     (`fixnorm_experiments.tuning.warm`). ``unit`` is the schedule built at
-    peak 1, of a kind in `LINEAR_IN_PEAK`.
+    peak 1, of a kind in `LINEAR_IN_PEAK`. On TensorFlow the traced step
+    reads the variable; under JAX's jit a variable no optimizer tracks is
+    a constant of the compiled step (`fixnorm-tune` runs on TensorFlow).
+    Saved, the peak becomes a number.
     """
 
     def __init__(self, unit, peak):
@@ -112,6 +116,12 @@ class PeakScaled(keras.optimizers.schedules.LearningRateSchedule):
         return ops.multiply(ops.cast(self.peak, "float32"), self.unit(step))
 
     def get_config(self):
-        return {"unit": keras.saving.serialize_keras_object(self.unit),
-                "peak": float(ops.convert_to_numpy(self.peak))}
+        peak = self.peak
+        if isinstance(peak, keras.Variable):
+            peak = float(ops.convert_to_numpy(peak.value))
+        return {"unit": keras.saving.serialize_keras_object(self.unit), "peak": peak}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["unit"]), config["peak"])
 

@@ -69,12 +69,22 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                                                    sampling="log")}
 
     def build(self, hp):
+        """The trial's model: the search's model reset, when reusing one (see the
+        class docstring), else a new one."""
         knobs = self.knobs(hp)
-        searched = {name: knobs[name] for name in SEARCHED[self.method]}
         if self.warm is not None:
-            return self.warm.reset(searched)
+            return self.warm.reset({name: knobs[name] for name in SEARCHED[self.method]})
+        return self._new_model(knobs, self.reuse)
+
+    def new_model(self, hp):
+        """A new model for ``hp``, never the search's reused one (to load a
+        trial's saved weights into)."""
+        return self._new_model(self.knobs(hp), reuse=False)
+
+    def _new_model(self, knobs, reuse):
+        searched = {name: knobs[name] for name in SEARCHED[self.method]}
         # Reused, the searched knobs live in variables the step reads.
-        variables = warm.knob_variables(searched) if self.reuse else {}
+        variables = warm.knob_variables(searched) if reuse else {}
         values = {**knobs, **variables}
         schedule = (schedules.PeakScaled(self.task.schedule(1.0, self.plan), variables["lr"])
                     if "lr" in variables else self.task.schedule(knobs["lr"], self.plan))
@@ -85,7 +95,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                                    other_kernels=self.other_kernels,
                                    **self.task.fixnorm_options())
         model = self.task.compile(model, optimizer)
-        if self.reuse:
+        if reuse:
             model.optimizer.build(model.trainable_variables)
             self.warm = warm.WarmModel(model, variables)
         return model

@@ -20,6 +20,7 @@ import time
 import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.engine.tuner import maybe_distribute
 
 from fixnorm_experiments.tuning.methods import METHODS, SEARCHED
 from tf_fixnorm.tuning import state
@@ -35,6 +36,9 @@ def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1
     ``max_trials`` None means FixNorm-tune's own budget (11 trials), for
     every searching method; the reference is one trial.
     """
+    # keras-tuner reads seed 0 as "no seed" and draws one at random, which made
+    # `--seeds=0` searches differ from run to run: the oracles get seed + 1.
+    seed = seed + 1
     fixnorm = FixNormTuneOracle(objective=objective, lr_start=lr_start, lr_range=ranges.lr,
                                 alpha_start=alpha_start, alpha_range=ranges.alpha,
                                 max_trials=max_trials, seed=seed)
@@ -103,6 +107,10 @@ class RecipeTuner(keras_tuner.Tuner):
 
     def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0, **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
+        if self.executions_per_trial > 1:
+            # Execution i starts from seed + i: a model reset to one seed's
+            # initial state cannot serve them all.
+            hypermodel.reuse = False
         self.seed, self.on_result, self.idle_wait = seed, on_result, idle_wait
         self.names = SEARCHED[hypermodel.method] or ("lr", "weight_decay")
         self._asked = False
@@ -118,6 +126,22 @@ class RecipeTuner(keras_tuner.Tuner):
         self._asked = False
         self._started[trial.trial_id] = time.monotonic()
         super().on_trial_begin(trial)
+
+    def _populate_initial_space(self):
+        # keras-tuner builds the hypermodel here to find its hyperparameters,
+        # before any trial is seeded; a reused model built then would start
+        # every trial from unseeded weights. Declare the knobs without building.
+        hp = self.oracle.get_space()
+        self.hypermodel.knobs(hp)
+        self.oracle.update_space(hp)
+
+    def load_model(self, trial):
+        # A new model for the saved weights, not the search's reused one
+        # (which `get_best_models` would otherwise hand out k times).
+        model = self.hypermodel.new_model(trial.hyperparameters)
+        with maybe_distribute(self.distribution_strategy):
+            model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        return model
 
     def _try_build(self, hp):
         # keras-tuner clears the session and runs two full garbage collections

@@ -8,7 +8,11 @@ sampler proposed carries its stage and point in one system attribute
 (``fixnorm_tune``), written in `before_trial`, right after Optuna creates the
 trial and before the objective runs. So
 
-- a study loaded again from its storage goes on exactly where it stopped;
+- a study loaded again from its storage goes on exactly where it stopped
+  (a trial whose process was killed stays RUNNING in Optuna's storage and
+  counts as still running until it is failed: by Optuna's heartbeat, with
+  an `RDBStorage(heartbeat_interval=...)`, or by hand with
+  ``study.tell(number, state=TrialState.FAIL)``);
 - processes sharing one storage see each other's running trials as taken
   points. Trials decide in the order of their numbers: a trial waits until
   every lower-numbered trial of this sampler holds its point (or finished),
@@ -41,6 +45,9 @@ ATTR = "fixnorm_tune"  # system attribute: {"stage", "lr", "alpha"} | {"waiting"
 # long (it is normally written milliseconds after the trial is created);
 # after that it is taken to belong to another sampler and left out.
 CLAIM_TIMEOUT_S = 10.0
+# A waiting trial whose time has not been refreshed for this long (or ten
+# wait intervals) belongs to a process that died while waiting.
+STALE_AFTER_S = 60.0
 
 _logger = optuna.logging.get_logger(__name__)
 
@@ -89,6 +96,7 @@ class FixNormTuneSampler(optuna.samplers.BaseSampler):
             raise ValueError(f"wait_interval must be > 0, got {wait_interval}")
         self.lr_name, self.alpha_name = lr_name, alpha_name
         self.wait_interval = float(wait_interval)
+        self.stale_after = max(STALE_AFTER_S, 10 * self.wait_interval)
         self._independent = independent_sampler or optuna.samplers.RandomSampler(seed=seed)
 
     # -- the search, read from the storage -----------------------------------
@@ -138,11 +146,21 @@ class FixNormTuneSampler(optuna.samplers.BaseSampler):
         claim = trial.system_attrs.get(ATTR) or {}
         if "stage" in claim or "fixed_params" in trial.system_attrs:
             return  # a retry keeps its point; enqueued trials are the user's
+        try:
+            self._decide(study, trial)
+        except BaseException:
+            # Interrupted while waiting (Ctrl-C, say): fail the trial so that it
+            # does not hold up later ones, which decide after it.
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            raise
+
+    def _decide(self, study, trial):
+        """Give ``trial`` its point, or mark the search done; wait while neither can be."""
         storage = study._storage
-        first_seen, warned, marked_waiting = {}, False, False
+        first_seen, logged, waiting = {}, False, False
         while True:
             trials = self._all_trials(study)
-            if not marked_waiting:
+            if not waiting:
                 self._check_resumable(study, trials)
             blockers = self._unclaimed_before(trial.number, trials, first_seen)
             decision = None if blockers else self.plan.next(self._observations(study, trials))
@@ -154,24 +172,33 @@ class FixNormTuneSampler(optuna.samplers.BaseSampler):
                 storage.set_trial_system_attr(trial._trial_id, ATTR, {"done": True})
                 _stop(study)
                 return
-            if not marked_waiting:
-                storage.set_trial_system_attr(trial._trial_id, ATTR, {"waiting": True})
-                marked_waiting = True
-            if not warned and decision is not None:
+            # Waiting: say so, with the time, refreshed while alive (see `_unclaimed_before`).
+            storage.set_trial_system_attr(trial._trial_id, ATTR,
+                                          {"waiting": True, "at": time.time()})
+            waiting = True
+            if is_heartbeat_enabled(storage):
+                storage.record_heartbeat(trial._trial_id)  # Optuna's thread starts later
+                optuna.storages.fail_stale_trials(study)
+            if not logged:
                 running = [t.number for t in trials if t.state == TrialState.RUNNING
                            and "stage" in (t.system_attrs.get(ATTR) or {})]
                 _logger.info(
-                    f"Trial {trial.number} waits for trials {running} to report: the search's "
-                    "next points depend on them. If their process is gone, mark them failed "
-                    "(study.tell(number, state=optuna.trial.TrialState.FAIL)) or use a "
-                    "storage with a heartbeat.")
-                warned = True
-            if is_heartbeat_enabled(storage):
-                optuna.storages.fail_stale_trials(study)
+                    f"Trial {trial.number} waits: "
+                    + (f"trials {blockers} decide first. " if blockers else
+                       f"the search's next points depend on trials {running}. ")
+                    + "If their process is gone, mark them failed (study.tell(number, "
+                    "state=optuna.trial.TrialState.FAIL)) or use a storage with a heartbeat.")
+                logged = True
             time.sleep(self.wait_interval)
 
     def _unclaimed_before(self, number, trials, first_seen):
-        """Lower-numbered running trials of this sampler that hold no point yet."""
+        """Lower-numbered running trials of this sampler that hold no point yet.
+
+        A trial with no attribute yet is normally given one within
+        milliseconds; after `CLAIM_TIMEOUT_S` it is taken to be another
+        sampler's. A waiting trial refreshes its time on every look at the
+        storage; one silent for `stale_after` seconds is taken to be dead.
+        """
         now = time.monotonic()
         blockers = []
         for t in trials:
@@ -184,7 +211,7 @@ class FixNormTuneSampler(optuna.samplers.BaseSampler):
                 if now - first_seen.setdefault(t.number, now) > CLAIM_TIMEOUT_S:
                     continue  # not ours after all
                 blockers.append(t.number)
-            elif claim.get("waiting"):
+            elif claim.get("waiting") and time.time() - claim.get("at", 0.0) < self.stale_after:
                 blockers.append(t.number)
         return blockers
 
@@ -213,7 +240,8 @@ class FixNormTuneSampler(optuna.samplers.BaseSampler):
         return {self.lr_name: claim["lr"], self.alpha_name: claim["alpha"]}
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        if param_name in (self.lr_name, self.alpha_name):
+        claim = study._storage.get_trial_system_attrs(trial._trial_id).get(ATTR) or {}
+        if param_name in (self.lr_name, self.alpha_name) and "stage" in claim:
             line = self.plan.lr if param_name == self.lr_name else self.plan.alpha
             raise ValueError(
                 f"FixNormTuneSampler searches {param_name!r} over [{line.lower:g}, "
