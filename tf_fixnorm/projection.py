@@ -92,6 +92,14 @@ def classifier_scale(kernel, alpha, alpha_measure="frobenius"):
     raise ValueError(f"alpha_measure must be one of {ALPHA_MEASURES}, got {alpha_measure!r}")
 
 
+def _is_scalar(target):
+    """A number, or a tensor or variable of shape () (a list is one target per kernel)."""
+    if isinstance(target, (int, float)):
+        return True
+    shape = getattr(target, "shape", None)
+    return shape is not None and len(shape) == 0
+
+
 def group_scales(kernels, target, measure):
     """The factors that take a held group of kernels onto its target.
 
@@ -110,7 +118,7 @@ def group_scales(kernels, target, measure):
         total = ops.sqrt(sum(squared_norm(k) for k in kernels))
         return [safe_scale(total, target)] * len(kernels)
     if measure == "each":
-        if isinstance(target, (int, float)) or len(target.shape) == 0:  # alpha: one for all
+        if _is_scalar(target):  # alpha (a number or a scalar variable): one for all
             return [safe_scale(norm(k), target) for k in kernels]
         current = ops.stack([norm(k) for k in kernels])  # one op for all the targets
         return ops.unstack(safe_scale(current, target), num=len(kernels))
