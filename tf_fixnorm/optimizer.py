@@ -386,7 +386,7 @@ class FixNorm(keras.optimizers.Optimizer):
         return {
             "name": self.name,
             "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "alpha": _alpha_value(self.alpha),
+            "alpha": projection.to_float(self.alpha),
             "scope": self.scope,
             "alpha_measure": self.alpha_measure,
             "other_kernels": self.other_kernels,
@@ -411,7 +411,7 @@ def _check_alpha(alpha):
         if tuple(alpha.shape) != () or "float" not in str(alpha.dtype):
             raise ValueError(f"an alpha variable must be a float scalar, got shape "
                              f"{tuple(alpha.shape)} and dtype {alpha.dtype}")
-        value = _alpha_value(alpha)
+        value = projection.to_float(alpha)
     else:
         try:
             alpha = value = float(alpha)
@@ -420,11 +420,3 @@ def _check_alpha(alpha):
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"alpha must be a positive finite number, got {value}")
     return alpha
-
-
-def _alpha_value(alpha):
-    """alpha as a Python float (its current value if a variable)."""
-    if isinstance(alpha, keras.Variable):
-        return float(ops.convert_to_numpy(alpha.value))
-    return alpha
-

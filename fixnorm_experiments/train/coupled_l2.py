@@ -9,6 +9,8 @@ about 10x weaker under momentum 0.9, so it is refused here.
 import keras
 from keras import ops
 
+from tf_fixnorm.projection import to_float
+
 
 @keras.saving.register_keras_serializable(package="fixnorm_experiments")
 class SGDCoupledL2(keras.optimizers.SGD):
@@ -37,8 +39,8 @@ class SGDCoupledL2(keras.optimizers.SGD):
         kwargs.pop("weight_decay", None)
         if not isinstance(l2, keras.Variable):
             l2 = float(l2)
-        if not _value(l2) >= 0:
-            raise ValueError(f"l2 must be >= 0, got {_value(l2)}")
+        if not to_float(l2) >= 0:
+            raise ValueError(f"l2 must be >= 0, got {to_float(l2)}")
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
                          name=name, **kwargs)
         self.l2 = l2
@@ -51,7 +53,7 @@ class SGDCoupledL2(keras.optimizers.SGD):
 
     def get_config(self):
         config = super().get_config()
-        config["l2"] = _value(self.l2)
+        config["l2"] = to_float(self.l2)
         if isinstance(self.l2, keras.Variable):  # tracked, so saved with the slots
             config["l2_variable"] = True
         return config
@@ -63,7 +65,3 @@ class SGDCoupledL2(keras.optimizers.SGD):
             config["l2"] = keras.Variable(config["l2"], dtype="float32", trainable=False,
                                           name="l2")
         return super().from_config(config, custom_objects=custom_objects)
-
-
-def _value(l2):
-    return float(ops.convert_to_numpy(l2)) if isinstance(l2, keras.Variable) else l2

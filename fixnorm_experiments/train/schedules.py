@@ -8,6 +8,8 @@ schedules run on every Keras backend.
 import keras
 from keras import ops
 
+from tf_fixnorm.projection import to_float
+
 KINDS = ("cosine", "step", "poly")
 # Kinds whose rate at every step is the peak times a shape that does not
 # depend on it (poly is not: it decays to a fixed 1e-4), so `PeakScaled` of
@@ -116,10 +118,8 @@ class PeakScaled(keras.optimizers.schedules.LearningRateSchedule):
         return ops.multiply(ops.cast(self.peak, "float32"), self.unit(step))
 
     def get_config(self):
-        peak = self.peak
-        if isinstance(peak, keras.Variable):
-            peak = float(ops.convert_to_numpy(peak.value))
-        return {"unit": keras.saving.serialize_keras_object(self.unit), "peak": peak}
+        return {"unit": keras.saving.serialize_keras_object(self.unit),
+                "peak": to_float(self.peak)}
 
     @classmethod
     def from_config(cls, config):
