@@ -1,4 +1,4 @@
-"""Does FixNorm-tune beat BO+WD, at what cost, and which design choices win (issue 5).
+"""Does FixNorm-tune beat the tuners people use, at what cost, and which design choices win.
 
     python benchmarks/tuning_benchmark.py --part=all [--out=bench_out/tuning]
     python benchmarks/tuning_benchmark.py --smoke        (CI: every part, tiny)
@@ -6,17 +6,23 @@
 Parts, all on one recipe (default `digits_bench`), one process, one machine:
 - noise: the reference and a FixNorm setting trained with 5 seeds: the seed
   noise of the validation score (the tuning signal) and of the test score;
-- efficiency: `fixnorm-tune --compare=fixnorm,bo_wd,random` over 5 search
-  seeds, BO+WD and random given a larger budget than FixNorm-tune's 11 trials
-  (`--baseline_trials`), reporting the trials each needs to come within
-  `--margin` of the best validation score any method found;
+  its larger validation std is the default margin of the efficiency part;
+- efficiency: `fixnorm-tune --compare` of FixNorm-tune and every peer
+  (`--methods`) over 5 search seeds at the largest of `--budgets` trials, and
+  FixNorm-tune once more without prior knowledge (alpha_start 1, lr start
+  `--no_prior_lr_factor` times the recipe's). Per method and budget: best
+  score mean and std, trials to come within the margin of the best score any
+  method found (median, how many searches reached it), FixNorm-tune against
+  each peer in Welch's t over seeds, a best-so-far plot with bands; it ends
+  with the finding in one sentence;
 - quality: the best configuration of each method (its best trial over all
   seeds), and the reference setting, retrained on the whole training split
   with 3 seeds and scored on the test split (never seen while tuning);
 - ablations: FixNorm-tune with per-kernel scope, per-class alpha, and the
   other kernels held, each over 3 search seeds, the best configuration
   retrained like the methods, against the defaults.
-Every table is printed; `--out` keeps the tuner projects and a summary JSON.
+Every table is printed; `--out` keeps the tuner projects and a summary JSON
+(parts run later add to it; the noise part is reused for the margin).
 """
 
 import os
@@ -41,6 +47,9 @@ import time  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 PARTS = ("noise", "efficiency", "quality", "ablations")
+PEERS = ("bo_wd", "bo_wd_default", "random", "optuna_tpe", "optuna_gp", "no_decay")
+NO_PRIOR = "fixnorm_no_prior"
+SMOKE_METHODS = ["fixnorm", "bo_wd", "optuna_tpe", "no_decay"]
 ABLATIONS = {"defaults": [], "per_kernel": ["--scope=per_kernel"],
              "per_class": ["--alpha_measure=per_class"], "others_held": ["--other_kernels=held"]}
 
@@ -48,15 +57,22 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("part", ["all"], f"Parts to run: all or some of {','.join(PARTS)}.")
 flags.DEFINE_string("recipe", "digits_bench", "Recipe (an embedded-data one).")
 flags.DEFINE_string("out", "bench_out/tuning", "Where tuner projects and summary.json go.")
+flags.DEFINE_list("methods", ["fixnorm", *PEERS], "Methods of the efficiency part (fixnorm-tune "
+                  "--compare names); FixNorm-tune without prior knowledge is added.")
+flags.DEFINE_list("budgets", ["11", "24"], "Trial budgets compared; every search runs the "
+                  "largest (FixNorm-tune stops at its own 11).")
 flags.DEFINE_integer("search_seeds", 5, "Search seeds for the efficiency part.")
 flags.DEFINE_integer("ablation_seeds", 3, "Search seeds per ablation variant.")
 flags.DEFINE_integer("retrain_seeds", 3, "Seeds of each retraining (quality, ablations).")
 flags.DEFINE_integer("noise_seeds", 5, "Seeds of the noise part.")
-flags.DEFINE_integer("baseline_trials", 24, "Trial budget of BO+WD and random search.")
-flags.DEFINE_float("margin", 0.002, "Trials to come within this of the best score.")
+flags.DEFINE_float("margin", None, "Trials to come within this of the best score (default: "
+                   "the noise part's larger validation std, rounded up to 0.001).")
+flags.DEFINE_float("no_prior_lr_factor", 0.1, "FixNorm-tune without prior knowledge starts "
+                   "at this times the recipe's reference lr, and at alpha 1.")
 flags.DEFINE_float("validation_fraction", 0.4, "Held out of the training split for tuning.")
 flags.DEFINE_bool("smoke", False, "Tiny run of every part (1 epoch, 3 steps, 2 trials, one "
-                  "seed, two ablation variants): checks the script, measures nothing.")
+                  "seed, four methods, two ablation variants): checks the script, measures "
+                  "nothing.")
 
 
 def mean_std(values):
@@ -118,30 +134,118 @@ def part_noise(recipe):
     return rows
 
 
-def run_tuner(directory, flags_):
+def run_tuner(directory, flags_, margin=None):
     command = [sys.executable, "-m", "fixnorm_experiments.cli.tune",
                f"--recipe={FLAGS.recipe}", f"--directory={directory}",
-               f"--margin={FLAGS.margin}", f"--validation_fraction={FLAGS.validation_fraction}",
-               "--plots=true", *smoke_overrides(), *flags_]
+               *([] if margin is None else [f"--margin={margin}"]),
+               f"--validation_fraction={FLAGS.validation_fraction}",
+               "--plots=false", *smoke_overrides(), *flags_]
     print("$ " + " ".join(shlex.quote(c) for c in command[1:]), flush=True)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"error: the tuner failed:\n{result.stderr[-3000:]}")
-    summary = result.stdout[result.stdout.index("\ntarget ") + 1:] \
-        if "\ntarget " in result.stdout else result.stdout[-3000:]
-    print(summary, flush=True)
+    counted = [line for line in result.stdout.splitlines() if " trials in " in line]
+    print(counted[-1] if counted else result.stdout[-2000:], flush=True)
     with open(os.path.join(directory, FLAGS.recipe, "results.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
-def part_efficiency():
-    seeds = ",".join(str(s) for s in range(1 if FLAGS.smoke else FLAGS.search_seeds))
-    trials = 2 if FLAGS.smoke else FLAGS.baseline_trials
-    print("\n== efficiency: trials to come within the margin of the best score ==")
-    return run_tuner(os.path.join(FLAGS.out, "compare"),
-                     ["--compare=fixnorm,bo_wd,random", f"--seeds={seeds}",
-                      f"--max_trials={trials}"])
+def noise_margin(summary):
+    """The efficiency margin: the larger validation std of the noise part."""
+    if FLAGS.margin is not None:
+        return FLAGS.margin
+    if "noise" not in summary:
+        raise SystemExit("error: no margin: run the noise part first (--part=noise,efficiency) "
+                         "or give --margin")
+    stds = [mean_std(row["validation"])[1] for row in summary["noise"].values()]
+    return math.ceil(max(stds) * 1000) / 1000 if max(stds) > 0 else 0.001
 
+
+def format_count(row):
+    per_seed = ", ".join("-" if c is None else str(c) for c in row["trials_to_target"])
+    median = "-" if row["median_trials"] is None else f"{row['median_trials']:g}"
+    return f"{median} [{per_seed}]"
+
+
+def efficiency_table(rows, against):
+    from fixnorm_experiments import report
+    from fixnorm_text import format_table
+
+    lines = []
+    for row in rows:
+        t = report.welch_t(against.get(row["budget"], []), row["best_scores"])
+        lines.append([row["method"], str(row["budget"]), f"{row['trials_run']:.1f}",
+                      fmt(row["best_scores"]), format_count(row),
+                      f"{row['reached']}/{len(row['seeds'])}",
+                      "-" if t is None or row["method"] == "fixnorm" else f"{t:+.1f}"])
+    return format_table(["method", "budget", "trials run", "best (mean +- std)",
+                         "trials to target [per seed]", "reached", "fixnorm t"], lines,
+                        right_aligned=[False, True, True, True, False, True, True])
+
+
+def finding(target, rows, margin):
+    """One plain sentence: who reached the target, how fast, beyond the noise or not."""
+    from fixnorm_experiments import report
+
+    budgets = sorted({row["budget"] for row in rows})
+    small, large = budgets[0], budgets[-1]
+    fixnorm = next((r for r in rows if r["method"] == "fixnorm" and r["budget"] == small), None)
+    peers = [r for r in rows if r["method"] in PEERS and r["budget"] == large]
+    if fixnorm is None or not peers:
+        return "no finding: the efficiency part needs fixnorm and at least one peer."
+    inf = float("inf")
+    best_peer = min(peers, key=lambda r: (inf if r["median_trials"] is None
+                                          else r["median_trials"], -r["reached"]))
+    peer_small = next(r for r in rows if r["method"] == best_peer["method"]
+                      and r["budget"] == small)
+    t = report.welch_t(fixnorm["best_scores"], peer_small["best_scores"])
+    if t is None:
+        noise = "with too few seeds to tell the seed noise"
+    else:
+        noise = (f"{'beyond' if abs(t) >= 2 else 'within'} the seed noise "
+                 f"(Welch t {t:+.1f})")
+
+    def reach(row):
+        if row["median_trials"] is None:
+            return f"reached it in {row['reached']} of {len(row['seeds'])} searches"
+        return (f"reached it in a median of {row['median_trials']:g} trials "
+                f"({row['reached']} of {len(row['seeds'])} searches)")
+
+    return (f"Against the target {target:.4f} (the best score found minus {margin:g}), "
+            f"FixNorm-tune {reach(fixnorm)} within {small} trials and the fastest peer, "
+            f"{best_peer['method']}, {reach(best_peer)} within {large}; at {small} trials "
+            f"FixNorm-tune's mean best is {fixnorm['best_mean']:.4f} against "
+            f"{peer_small['best_mean']:.4f}, {noise}.")
+
+
+def part_efficiency(recipe, margin):
+    from fixnorm_experiments import report
+
+    seeds = ",".join(str(s) for s in range(1 if FLAGS.smoke else FLAGS.search_seeds))
+    budgets = [2] if FLAGS.smoke else sorted(int(b) for b in FLAGS.budgets)
+    methods = SMOKE_METHODS if FLAGS.smoke else FLAGS.methods
+    print("\n== efficiency: trials to come within the margin of the best score ==")
+    results = run_tuner(os.path.join(FLAGS.out, "compare"),
+                        [f"--compare={','.join(methods)}", f"--seeds={seeds}",
+                         f"--max_trials={budgets[-1]}"], margin)
+    lr_start = recipe.reference.lr * FLAGS.no_prior_lr_factor
+    no_prior = run_tuner(os.path.join(FLAGS.out, "no_prior"),
+                         ["--method=fixnorm", f"--seeds={seeds}", "--alpha_start=1",
+                          f"--lr_start={lr_start:g}", f"--max_trials={budgets[-1]}"], margin)
+    results["runs"] += [{**run, "method": NO_PRIOR} for run in no_prior["runs"]]
+    target, rows = report.compare_at_budgets(results, budgets, margin)
+    against = {r["budget"]: r["best_scores"] for r in rows if r["method"] == "fixnorm"}
+    print(f"target {target:.4f}: within {margin:g} (the seed noise) of the best score any "
+          f"method found; {NO_PRIOR} starts at alpha 1 and lr {lr_start:g}; fixnorm t: "
+          "FixNorm-tune's best minus the method's, over seeds, in Welch's t")
+    print(efficiency_table(rows, against))
+    plot = os.path.join(FLAGS.out, f"best_so_far_{FLAGS.recipe}.png")
+    report.plot_best_so_far_bands(results, plot, budgets=budgets, target=target,
+                                  title=f"{FLAGS.recipe}: best validation accuracy so far, "
+                                  f"{len(seeds.split(','))} search seeds")
+    sentence = finding(target, rows, margin)
+    print(f"plot: {plot}\n{sentence}")
+    return results, {"margin": margin, "target": target, "rows": rows, "finding": sentence}
 
 def best_values(results, method):
     """The values of the method's best completed trial over all its seeds."""
@@ -156,19 +260,27 @@ def best_values(results, method):
 
 
 def retrain(recipe, method, values, options=None):
+    from fixnorm_experiments.tuning.methods import FIXED
+
     seeds = range(1 if FLAGS.smoke else FLAGS.retrain_seeds)
-    if method == "fixnorm":
+    if method in ("fixnorm", NO_PRIOR):
         return [train_once(recipe, "fixnorm", values["lr"], s, alpha=values["alpha"],
                            options=options) for s in seeds]
+    values = {**FIXED.get(method, {}), **values}
     return [train_once(recipe, "reference", values["lr"], s,
                        weight_decay=values["weight_decay"]) for s in seeds]
 
 
 def part_quality(recipe, results):
+    from fixnorm_experiments import report
+    from fixnorm_text import format_table
+
     print("\n== quality: each method's best configuration retrained, test accuracy ==")
     rows = {}
-    for method in ("fixnorm", "bo_wd", "random"):
+    for method in report.methods_in_order(results["runs"]):
         best = best_values(results, method)
+        if best is None:
+            continue
         test = retrain(recipe, method, best["values"])
         rows[method] = {"values": best["values"], "validation": best["score"], "test": test}
     ref = recipe.reference
@@ -176,11 +288,13 @@ def part_quality(recipe, results):
                          "validation": None,
                          "test": retrain(recipe, "reference",
                                          {"lr": ref.lr, "weight_decay": ref.weight_decay})}
-    print(f"{'method':10s} {'configuration':34s} {'tuning val':>10s}  test (mean +- std)")
-    for method, row in rows.items():
-        values = " ".join(f"{k}={v:.3g}" for k, v in row["values"].items())
-        val = "-" if row["validation"] is None else f"{row['validation']:.4f}"
-        print(f"{method:10s} {values:34s} {val:>10s}  {fmt(row['test'])}")
+    lines = [[method, report.format_values(row["values"]),
+              "-" if row["validation"] is None else f"{row['validation']:.4f}",
+              fmt(row["test"]), ", ".join(f"{t:.4f}" for t in row["test"])]
+             for method, row in rows.items()]
+    print(format_table(["method", "configuration", "tuning val", "test (mean +- std)",
+                        "test per seed"], lines,
+                       right_aligned=[False, False, True, True, False]))
     return rows
 
 
@@ -233,23 +347,32 @@ def main(argv):
         recipe = dataclasses.replace(recipe, epochs=1)
     os.makedirs(FLAGS.out, exist_ok=True)
     started = time.monotonic()
-    summary = {"recipe": FLAGS.recipe, "command": " ".join(shlex.quote(a) for a in sys.argv),
-               "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python "
-                          f"{platform.python_version()}"}
+    summary_path = os.path.join(FLAGS.out, "summary.json")
+    summary = {}
+    if os.path.exists(summary_path):  # earlier parts stay; the noise part sets the margin
+        with open(summary_path, encoding="utf-8") as f:
+            summary = json.load(f)
+        if summary.get("recipe") != FLAGS.recipe:
+            sys.exit(f"error: {summary_path} is of recipe {summary.get('recipe')!r}, not "
+                     f"{FLAGS.recipe!r}: choose another --out")
+    summary.update({"recipe": FLAGS.recipe,
+                    "command": " ".join(shlex.quote(a) for a in sys.argv),
+                    "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python "
+                               f"{platform.python_version()}"})
     if "noise" in parts:
         summary["noise"] = part_noise(recipe)
     results = None
     if "efficiency" in parts or "quality" in parts:
-        results = part_efficiency()
+        results, summary["efficiency"] = part_efficiency(recipe, noise_margin(summary))
     if "quality" in parts:
         summary["quality"] = part_quality(recipe, results)
     if "ablations" in parts:
         summary["ablations"] = part_ablations(recipe)
     summary["seconds"] = round(time.monotonic() - started)
-    with open(os.path.join(FLAGS.out, "summary.json"), "w", encoding="utf-8") as f:
+    with open(summary_path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     print(f"\n{summary['machine']}; {summary['seconds']} s; command: {summary['command']}")
-    print(f"summary: {os.path.join(FLAGS.out, 'summary.json')}")
+    print(f"summary: {summary_path}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,13 @@ def test_the_peers_run_on_the_same_training_code(tmp_path):
     for method in runs:
         assert re.search(rf"^{method}\s+1\s+\d\.\d{{4}} \+- ", result.stdout, re.M), method
     assert not re.search(r"\w+Warning: ", result.stdout + result.stderr)  # none printed
+    # Nor TensorFlow's load-time C++ lines: they went to warnings.log, and are counted.
+    native = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog", re.M)
+    assert not native.search(result.stderr), result.stderr[-2000:]
+    with open(os.path.join(out, "digits_tune", "warnings.log"), encoding="utf-8") as f:
+        logged = len(native.findall(f.read()))
+    if logged:
+        assert re.search(r"TensorFlow C\+\+ log line x\d+", result.stdout)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -308,6 +308,15 @@ def test_plot_best_so_far(tmp_path):
     assert_small_png(str(tmp_path / "failed.png"))
 
 
+def test_plot_best_so_far_bands(tmp_path):
+    results = make_results()                 # failed trials, a one-trial method, a None start
+    path = str(tmp_path / "bands" / "b.png")
+    assert report.plot_best_so_far_bands(results, path, budgets=(2, 4), target=0.978) == path
+    assert_small_png(path)
+    report.plot_best_so_far_bands(negated(results), str(tmp_path / "min.png"))
+    assert_small_png(str(tmp_path / "min.png"))
+
+
 def test_median_curve_carries_last_value_and_counts_none_as_worst():
     median = report.plots._median_curve([[None, 0.5, 0.6], [0.9], [0.4, 0.8]], "max")
     assert median == pytest.approx([0.4, 0.8, 0.8])
@@ -340,13 +349,13 @@ def test_plots_without_matplotlib(tmp_path, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    for plot in (report.plot_best_so_far, report.plot_landscape):
+    for plot in (report.plot_best_so_far, report.plot_landscape, report.plot_best_so_far_bands):
         with pytest.raises(RuntimeError, match="pip install matplotlib"):
             plot(make_results(), str(tmp_path / "x.png"))
 
 
-@pytest.mark.parametrize("module", ["records", "summary", "tables", "plots", "results_file",
-                                    "__init__"])
+@pytest.mark.parametrize("module", ["records", "summary", "budgets", "tables", "plots",
+                                    "results_file", "__init__"])
 def test_modules_import_no_tensorflow_keras_or_top_level_matplotlib(module):
     path = os.path.join(os.path.dirname(report.__file__), module + ".py")
     with open(path, encoding="utf-8") as file:
@@ -409,6 +418,46 @@ def test_summary_is_json_serializable():
                    for entry in summary for v in entry.values())
 
 
+def test_compare_at_budgets_reads_the_prefix_of_each_search():
+    # Best overall within 3 trials: random seed 0's 0.98 (its 4th trial, 0.99, is
+    # past the largest budget and must not count); target 0.98 - 0.002 = 0.978.
+    results = make_results()
+    results["runs"][3]["trials"].append({**results["runs"][3]["trials"][0], "index": 4,
+                                         "trial_id": "03", "score": 0.99})
+    target, rows = report.compare_at_budgets(results, [3, 2], margin=0.002)
+    assert target == pytest.approx(0.978)
+    by = {(r["method"], r["budget"]): r for r in rows}
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("fixnorm", 2), ("fixnorm", 3), ("random", 2), ("random", 3), ("reference", 2),
+        ("reference", 3)]
+    # fixnorm seed 0 reaches 0.978 only at trial 5, seed 1 at 2, seed 2 never.
+    assert by["fixnorm", 2]["trials_to_target"] == [None, 2, None]
+    assert by["fixnorm", 2]["best_scores"] == [0.95, 0.979, 0.50]
+    assert by["fixnorm", 3]["best_scores"] == [0.95, 0.979, 0.96]
+    assert by["fixnorm", 3]["median_trials"] is None and by["fixnorm", 3]["reached"] == 1
+    assert by["random", 2]["trials_to_target"] == [2, None, 2]
+    assert by["random", 3]["median_trials"] == 2 and by["random", 3]["reached"] == 2
+    assert by["random", 3]["trials_run"] == pytest.approx(7 / 3)   # 3, 2, 2 trials
+    assert by["random", 3]["best_mean"] == pytest.approx(np.mean([0.98, 0.96, 0.979]))
+    assert by["random", 3]["best_std"] == pytest.approx(np.std([0.98, 0.96, 0.979], ddof=1))
+    assert by["reference", 3]["best_std"] == 0.0
+    # The same numbers for a minimized objective.
+    target_min, rows_min = report.compare_at_budgets(negated(results), [2, 3], margin=0.002)
+    assert target_min == pytest.approx(-0.978)
+    assert [r["trials_to_target"] for r in rows_min] == [r["trials_to_target"] for r in rows]
+    with pytest.raises(ValueError, match="positive"):
+        report.compare_at_budgets(results, [0], margin=0.002)
+
+
+def test_welch_t():
+    assert report.welch_t([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == 0.0
+    # mean difference 1, variances 1 and 1 over 3 each: t = 1 / sqrt(2/3).
+    assert report.welch_t([2.0, 3.0, 4.0], [1.0, 2.0, 3.0]) == pytest.approx(1 / math.sqrt(2 / 3))
+    assert report.welch_t([1.0, None, 1.0], [2.0, 2.0]) == -math.inf
+    assert report.welch_t([1.0, 1.0], [1.0, 1.0]) == 0.0
+    assert report.welch_t([1.0], [1.0, 2.0]) is None
+
+
 def test_zoom_limits_frame_the_medians_past_a_diverged_first_trial():
     # Medians near 0.97-0.99, one diverged trial at 0.1: zoom on the medians.
     low, high = report.zoom_limits([0.97, 0.985, 0.99], [0.1, 0.97, 0.985, 0.99])
@@ -440,3 +489,28 @@ def test_other_libraries_warnings_go_to_the_log_and_are_counted(tmp_path, capsys
         f"to {path}")
     assert warnings_log.summary_line({}, path) == ""
     assert warnings.showwarning is usual  # the usual handling is back
+
+
+def test_native_stderr_is_captured_for_the_log_and_restored(tmp_path, capfd):
+    from fixnorm_experiments.cli.common import native_stderr_captured
+    from fixnorm_experiments.report import warnings_log
+
+    with native_stderr_captured() as lines:
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\n\n")
+        os.write(2, b"W0000 second line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"      # nothing inside reached stderr
+    assert lines == ["I0000 port.cc:153] oneDNN custom operations are on.",
+                     "W0000 second line"]
+    path = str(tmp_path / "warnings.log")
+    with warnings_log.to_file(path, lines) as counts:
+        pass
+    with open(path, encoding="utf-8") as f:
+        assert f.read().splitlines() == lines
+    assert counts == {warnings_log.NATIVE: 2}
+    # A failure inside: what was caught is printed after all, and the error goes on.
+    with pytest.raises(ImportError):
+        with native_stderr_captured():
+            os.write(2, b"why it failed\n")
+            raise ImportError("no module")
+    assert capfd.readouterr().err == "why it failed\n"

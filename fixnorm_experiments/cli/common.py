@@ -1,7 +1,10 @@
 """What every binary's main shares: its own flags, its --help, bad input as one line."""
 
+import contextlib
 import functools
+import os
 import sys
+import tempfile
 import types
 
 from absl import app, flags
@@ -63,3 +66,33 @@ def fail(error):
 def no_extra_arguments(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
+@contextlib.contextmanager
+def native_stderr_captured():
+    """Inside, what C/C++ code writes to stderr is captured, not printed.
+
+    Yields a list that, on the way out, holds the captured lines, for
+    `report.warnings_log.to_file` to write to the log. TensorFlow's C++ side
+    writes its load-time lines before its logging reads TF_CPP_MIN_LOG_LEVEL. Python's own ``sys.stderr`` is captured
+    too while inside, so keep the block to the import that needs it.
+    """
+    lines, failed = [], False
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            lines += [line for line in text.splitlines() if line.strip()]
+            if failed:  # what was said before the failure may explain it
+                sys.stderr.write(text)

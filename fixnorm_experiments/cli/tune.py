@@ -148,9 +148,10 @@ def main(argv):
     common.no_extra_arguments(argv)
     try:
         session_config = make_config(FLAGS, sys.argv[1:])
-        from fixnorm_experiments.tuning.session import tune
-
-        tune(session_config)
+        # TensorFlow's load-time C++ lines go to the session's warnings.log.
+        with common.native_stderr_captured() as native_lines:
+            from fixnorm_experiments.tuning.session import tune
+        tune(session_config, native_lines=native_lines)
     except (ValueError, ImportError) as error:  # UsageError, the tasks' checks, no keras-hub
         common.fail(error)
 

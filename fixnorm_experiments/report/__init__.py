@@ -2,6 +2,7 @@
 
 - `records.py`: trial and run records, and the scores read from them;
 - `summary.py`: the per-method comparison (best score, trials to target);
+- `budgets.py`: the same at fixed trial budgets, and Welch's t over seeds;
 - `tables.py`: the live trial line, the trial table, the comparison table;
 - `plots.py`: best score so far, and the search landscape (matplotlib);
 - `results_file.py`: results.json, written atomically.
@@ -10,7 +11,9 @@ The names below are re-exported for convenience. Nothing here imports
 TensorFlow or Keras.
 """
 
-from fixnorm_experiments.report.plots import plot_best_so_far, plot_landscape, zoom_limits
+from fixnorm_experiments.report.budgets import compare_at_budgets, welch_t
+from fixnorm_experiments.report.plots import (plot_best_so_far, plot_best_so_far_bands,
+                                              plot_landscape, zoom_limits)
 from fixnorm_experiments.report.records import (
     COMPLETED, DIRECTIONS, best_so_far, best_trial, methods_in_order, run_scores, sorted_trials,
     trial_score, trials_to_reach)
@@ -25,5 +28,6 @@ __all__ = [
     "sorted_trials", "trial_score", "trials_to_reach", "best_overall", "summarize",
     "target_score", "format_summary_table", "format_trial_table", "format_value",
     "format_values", "target_line", "trial_line", "value_names", "plot_best_so_far",
-    "plot_landscape", "zoom_limits", "read_results", "write_results",
+    "plot_landscape", "zoom_limits", "read_results", "write_results", "compare_at_budgets",
+    "welch_t", "plot_best_so_far_bands",
 ]

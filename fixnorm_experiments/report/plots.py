@@ -126,6 +126,74 @@ def plot_best_so_far(results, path):
     return _save(figure, path)
 
 
+def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
+    """Best score so far against trials: per method a median line and a band over seeds.
+
+    The band spans the lowest to the highest seed at each trial count (a
+    search that stopped early carries its last value); dotted vertical lines
+    mark ``budgets`` and a dashed line the ``target``. For many methods and
+    seeds, where `plot_best_so_far`'s thin per-seed lines would be a tangle.
+
+    Args:
+      results: a results dict.
+      path: where to write the PNG.
+      budgets: trial counts to mark.
+      target: the score counted as reaching the best, or None.
+      title: the plot's title (default: the recipe and objective).
+
+    Returns:
+      ``path``.
+    """
+    _require_matplotlib()
+    from matplotlib.ticker import MaxNLocator
+
+    direction = results.get("direction", "max")
+    check_direction(direction)
+    figure = _new_figure(7, 4.5)
+    axes = figure.add_subplot()
+    shown, everything = [], []
+    for number, method in enumerate(methods_in_order(results["runs"])):
+        colour = f"C{number % 10}"
+        curves = [best_so_far(run_scores(run), direction)
+                  for run in results["runs"] if run["method"] == method]
+        curves = [curve for curve in curves if curve]
+        if not curves:
+            continue
+        length = max(len(curve) for curve in curves)
+        padded = np.array([_nan_for_none([curve[min(step, len(curve) - 1)]
+                                          for step in range(length)]) for curve in curves])
+        trials = np.arange(1, length + 1)
+        with np.errstate(all="ignore"):
+            low, high = np.nanmin(padded, axis=0), np.nanmax(padded, axis=0)
+        median = _median_curve(curves, direction)
+        axes.fill_between(trials, low, high, color=colour, alpha=0.15, linewidth=0)
+        axes.plot(trials, median, color=colour, linewidth=2,
+                  marker="o" if length == 1 else None,
+                  label=f"{method} (median, band: min-max of {len(curves)} seeds)")
+        everything += [v for v in padded.ravel() if v == v]
+        shown += [v for v in (median[1:] or median) if v == v]
+    for budget in budgets:
+        axes.axvline(budget, color="0.5", linestyle=":", linewidth=1)
+    if target is not None:
+        axes.axhline(target, color="0.3", linestyle="--", linewidth=1,
+                     label=f"target {target:.4f}")
+    limits = zoom_limits(shown + ([target] if target is not None else []), everything)
+    if limits is not None:
+        axes.set_ylim(*limits)
+        axes.annotate("y axis zoomed: earlier, worse scores lie below",
+                      (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
+                      color="0.4")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("trials")
+    objective = results.get("objective", "score")
+    axes.set_ylabel(f"best {objective} so far")
+    axes.set_title(title or f"{results.get('recipe', 'tuning')}: best {objective} so far")
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="x-small", loc="lower right")
+    return _save(figure, path)
+
+
 def zoom_limits(shown, everything, factor=3.0):
     """Y limits ``(low, high)`` framing ``shown``, or None to keep the full range.
 

@@ -47,7 +47,7 @@ def target_score(results):
     return best - margin if results.get("direction", "max") == "max" else best + margin
 
 
-def _median_count(counts):
+def median_count(counts):
     """Median trial count, unreached (None) counting as +inf; None if infinite."""
     if not counts:
         return None
@@ -101,7 +101,7 @@ def summarize(results):
                          else 0.0 if found else None),
             "target": target,
             "trials_to_target": counts,
-            "trials_to_target_median": _median_count(counts),
+            "trials_to_target_median": median_count(counts),
             "reached": sum(count is not None for count in counts),
             "trials_mean": float(np.mean([len(run.get("trials", [])) for run in method_runs])),
             "best_values": (None if best_index is None

@@ -70,8 +70,13 @@ def run_search(config, task, data, plan, method, seed, out_dir):
     return run
 
 
-def tune(config):
+def tune(config, native_lines=()):
     """Run every search of ``config``, print its tables, write results and plots.
+
+    Args:
+      config: a `TuneConfig`.
+      native_lines: stderr lines caught while TensorFlow loaded, for the
+        session's warnings.log (`warnings_log.native_stderr_captured`).
 
     Returns:
       The results dict (None on a worker).
@@ -97,7 +102,7 @@ def tune(config):
     }
     results_path = os.path.join(out_dir, "results.json")
     warnings_path = os.path.join(out_dir, "warnings.log")
-    with warnings_log.to_file(warnings_path) as warned:
+    with warnings_log.to_file(warnings_path, native_lines) as warned:
         finished = run_searches(config, task, data, plan, out_dir, results, results_path)
     if not finished:
         return None
