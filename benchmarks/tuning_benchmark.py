@@ -163,7 +163,8 @@ def noise_margin(summary):
 
 def format_count(row):
     per_seed = ", ".join("-" if c is None else str(c) for c in row["trials_to_target"])
-    median = "-" if row["median_trials"] is None else f"{row['median_trials']:g}"
+    median = row["trials_to_target_median"]
+    median = "-" if median is None else f"{median:g}"
     return f"{median} [{per_seed}]"
 
 
@@ -174,7 +175,7 @@ def efficiency_table(rows, against):
     lines = []
     for row in rows:
         t = report.welch_t(against.get(row["budget"], []), row["best_scores"])
-        lines.append([row["method"], str(row["budget"]), f"{row['trials_run']:.1f}",
+        lines.append([row["method"], str(row["budget"]), f"{row['trials_mean']:.1f}",
                       fmt(row["best_scores"]), format_count(row),
                       f"{row['reached']}/{len(row['seeds'])}",
                       "-" if t is None or row["method"] == "fixnorm" else f"{t:+.1f}"])
@@ -184,38 +185,14 @@ def efficiency_table(rows, against):
 
 
 def finding(target, rows, margin):
-    """One plain sentence: who reached the target, how fast, beyond the noise or not."""
+    """FixNorm-tune at the smallest budget against the fastest peer at the largest."""
     from fixnorm_experiments import report
 
     budgets = sorted({row["budget"] for row in rows})
-    small, large = budgets[0], budgets[-1]
-    fixnorm = next((r for r in rows if r["method"] == "fixnorm" and r["budget"] == small), None)
-    peers = [r for r in rows if r["method"] in PEERS and r["budget"] == large]
-    if fixnorm is None or not peers:
-        return "no finding: the efficiency part needs fixnorm and at least one peer."
-    inf = float("inf")
-    best_peer = min(peers, key=lambda r: (inf if r["median_trials"] is None
-                                          else r["median_trials"], -r["reached"]))
-    peer_small = next(r for r in rows if r["method"] == best_peer["method"]
-                      and r["budget"] == small)
-    t = report.welch_t(fixnorm["best_scores"], peer_small["best_scores"])
-    if t is None:
-        noise = "with too few seeds to tell the seed noise"
-    else:
-        noise = (f"{'beyond' if abs(t) >= 2 else 'within'} the seed noise "
-                 f"(Welch t {t:+.1f})")
-
-    def reach(row):
-        if row["median_trials"] is None:
-            return f"reached it in {row['reached']} of {len(row['seeds'])} searches"
-        return (f"reached it in a median of {row['median_trials']:g} trials "
-                f"({row['reached']} of {len(row['seeds'])} searches)")
-
-    return (f"Against the target {target:.4f} (the best score found minus {margin:g}), "
-            f"FixNorm-tune {reach(fixnorm)} within {small} trials and the fastest peer, "
-            f"{best_peer['method']}, {reach(best_peer)} within {large}; at {small} trials "
-            f"FixNorm-tune's mean best is {fixnorm['best_mean']:.4f} against "
-            f"{peer_small['best_mean']:.4f}, {noise}.")
+    ours = next((r for r in rows if r["method"] == "fixnorm" and r["budget"] == budgets[0]),
+                None)
+    peers = [r for r in rows if r["method"] in PEERS and r["budget"] == budgets[-1]]
+    return report.finding(ours, peers, target, margin)
 
 
 def part_efficiency(recipe, margin):
@@ -246,6 +223,7 @@ def part_efficiency(recipe, margin):
     sentence = finding(target, rows, margin)
     print(f"plot: {plot}\n{sentence}")
     return results, {"margin": margin, "target": target, "rows": rows, "finding": sentence}
+
 
 def best_values(results, method):
     """The values of the method's best completed trial over all its seeds."""

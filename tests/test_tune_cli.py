@@ -61,6 +61,11 @@ def test_compare_prints_trials_table_and_plots(tmp_path):
     assert re.search(r"^fixnorm\s+2\s+\d\.\d{4} \+- \d\.\d{4}", result.stdout, re.M)
     assert re.search(r"^random\s+2\s+", result.stdout, re.M)
     assert "within 0.0020 of the best score any method found" in result.stdout
+    # The last line says what the comparison found.
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"Against the target \d\.\d{4} \(within 0\.002 of the best score any "
+                    r"method found\), fixnorm reached it .* the fastest other method, random, "
+                    r".* seed noise", last), last
     for name in ("best_so_far.png", "landscape.png"):
         path = os.path.join(out, "digits_tune", name)
         with open(path, "rb") as f:

@@ -19,9 +19,23 @@ def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
         assert heading in result.stdout
     with open(out / "summary.json", encoding="utf-8") as f:
         summary = json.load(f)
-    assert set(summary["quality"]) == {"fixnorm", "bo_wd", "random", "reference"}
+    methods = ["fixnorm", "bo_wd", "optuna_tpe", "no_decay", "fixnorm_no_prior"]
+    assert list(summary["quality"]) == [*methods, "reference"]
     assert set(summary["quality"]["fixnorm"]["values"]) == {"lr", "alpha"}
     assert set(summary["quality"]["bo_wd"]["values"]) == {"lr", "weight_decay"}
+    assert set(summary["quality"]["no_decay"]["values"]) == {"lr"}
+    # The efficiency part: every method at the budget, FixNorm-tune without prior
+    # knowledge starting at alpha 1 and a tenth of the reference lr, the margin
+    # from the noise part (one seed: no spread, so the 0.001 floor), a plot and
+    # the finding as the part's last line.
+    efficiency = summary["efficiency"]
+    assert [(r["method"], r["budget"]) for r in efficiency["rows"]] == [(m, 2) for m in methods]
+    assert efficiency["margin"] == 0.001
+    assert "--alpha_start=1 --lr_start=0.02" in result.stdout
+    assert efficiency["finding"].startswith("Against the target ")
+    assert efficiency["finding"] in result.stdout
+    with open(out / "best_so_far_digits_bench.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert summary["quality"]["reference"]["values"] == {"lr": 0.2, "weight_decay": 5e-4}
     assert set(summary["ablations"]) == {"defaults", "others_held"}
     for row in summary["quality"].values():

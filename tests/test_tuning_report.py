@@ -354,7 +354,7 @@ def test_plots_without_matplotlib(tmp_path, monkeypatch):
             plot(make_results(), str(tmp_path / "x.png"))
 
 
-@pytest.mark.parametrize("module", ["records", "summary", "budgets", "tables", "plots",
+@pytest.mark.parametrize("module", ["records", "summary", "budgets", "finding", "tables", "plots",
                                     "results_file", "__init__"])
 def test_modules_import_no_tensorflow_keras_or_top_level_matplotlib(module):
     path = os.path.join(os.path.dirname(report.__file__), module + ".py")
@@ -434,10 +434,10 @@ def test_compare_at_budgets_reads_the_prefix_of_each_search():
     assert by["fixnorm", 2]["trials_to_target"] == [None, 2, None]
     assert by["fixnorm", 2]["best_scores"] == [0.95, 0.979, 0.50]
     assert by["fixnorm", 3]["best_scores"] == [0.95, 0.979, 0.96]
-    assert by["fixnorm", 3]["median_trials"] is None and by["fixnorm", 3]["reached"] == 1
+    assert by["fixnorm", 3]["trials_to_target_median"] is None and by["fixnorm", 3]["reached"] == 1
     assert by["random", 2]["trials_to_target"] == [2, None, 2]
-    assert by["random", 3]["median_trials"] == 2 and by["random", 3]["reached"] == 2
-    assert by["random", 3]["trials_run"] == pytest.approx(7 / 3)   # 3, 2, 2 trials
+    assert by["random", 3]["trials_to_target_median"] == 2 and by["random", 3]["reached"] == 2
+    assert by["random", 3]["trials_mean"] == pytest.approx(7 / 3)   # 3, 2, 2 trials
     assert by["random", 3]["best_mean"] == pytest.approx(np.mean([0.98, 0.96, 0.979]))
     assert by["random", 3]["best_std"] == pytest.approx(np.std([0.98, 0.96, 0.979], ddof=1))
     assert by["reference", 3]["best_std"] == 0.0
@@ -456,6 +456,44 @@ def test_welch_t():
     assert report.welch_t([1.0, None, 1.0], [2.0, 2.0]) == -math.inf
     assert report.welch_t([1.0, 1.0], [1.0, 1.0]) == 0.0
     assert report.welch_t([1.0], [1.0, 2.0]) is None
+
+
+def row(method, best_scores, counts, budget=None):
+    found = [b for b in best_scores if b is not None]
+    r = {"method": method, "seeds": list(range(len(best_scores))), "best_scores": best_scores,
+         "best_mean": float(np.mean(found)) if found else None,
+         "trials_to_target_median": report.summary.median_count(counts),
+         "reached": sum(c is not None for c in counts)}
+    return r if budget is None else {**r, "budget": budget}
+
+
+def test_finding_names_the_fastest_peer_and_judges_the_noise():
+    ours = row("fixnorm", [0.98, 0.981, 0.979], [3, 4, 2], budget=11)
+    slow = row("bo_wd", [0.97, 0.975, 0.972], [None, 20, None], budget=24)
+    fast = row("optuna_tpe", [0.975, 0.974, 0.976], [9, 12, None], budget=24)
+    sentence = report.finding(ours, [slow, fast], target=0.978, margin=0.003)
+    assert sentence.startswith("Against the target 0.9780 (within 0.003 of the best score")
+    assert ("fixnorm reached it in a median of 3 trials (3 of 3 searches) within 11 trials "
+            "and the fastest other method, optuna_tpe, reached it in a median of 12 trials "
+            "(2 of 3 searches) within 24 trials") in sentence
+    t = report.welch_t(ours["best_scores"], fast["best_scores"])
+    assert t > 2 and f"better, beyond the seed noise (Welch t {t:+.1f} over seeds)" in sentence
+    # A gap smaller than the spread is within the noise; no median: "in k of n searches".
+    close = row("random", [0.985, 0.97, 0.98], [1, None, None])
+    sentence = report.finding(row("fixnorm", [0.98, 0.975, 0.982], [None, None, 1]), [close],
+                              target=0.978, margin=0.007)
+    assert "fixnorm reached it in 1 of 3 searches and the fastest other" in sentence
+    assert "random, reached it in 1 of 3 searches;" in sentence
+    assert ", within the seed noise (Welch t +0.1" in sentence
+    # Lower is better: a lower mean is "better".
+    sentence = report.finding(row("fixnorm", [0.1, 0.11, 0.1], [1, 1, 1]),
+                              [row("bo_wd", [0.3, 0.31, 0.32], [None] * 3)],
+                              target=0.12, margin=0.02, direction="min")
+    assert "(within 0.02 of the lowest score any method found)" in sentence
+    assert "better, beyond the seed noise" in sentence
+    assert report.finding(ours, [], 0.978, 0.003).startswith("No finding")
+    assert report.finding(ours, [row("x", [None], [None])], 0.978, 0.003).startswith(
+        "No finding")
 
 
 def test_zoom_limits_frame_the_medians_past_a_diverged_first_trial():

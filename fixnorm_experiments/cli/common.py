@@ -73,9 +73,10 @@ def native_stderr_captured():
     """Inside, what C/C++ code writes to stderr is captured, not printed.
 
     Yields a list that, on the way out, holds the captured lines, for
-    `report.warnings_log.to_file` to write to the log. TensorFlow's C++ side
-    writes its load-time lines before its logging reads TF_CPP_MIN_LOG_LEVEL. Python's own ``sys.stderr`` is captured
-    too while inside, so keep the block to the import that needs it.
+    `report.warnings_log.to_file` to write to the log: TensorFlow's C++ side
+    writes its load-time lines before its logging reads TF_CPP_MIN_LOG_LEVEL.
+    Python's own ``sys.stderr`` is captured too while inside, so keep the
+    block to the import that needs it.
     """
     lines, failed = [], False
     sys.stderr.flush()

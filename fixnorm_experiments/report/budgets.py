@@ -43,8 +43,8 @@ def compare_at_budgets(results, budgets, margin):
       appearance: ``method``, ``budget``, ``seeds``, ``best_scores`` (per
       seed, None where nothing completed), ``best_mean``, ``best_std``,
       ``trials_to_target`` (per seed, None if not reached within the
-      budget), ``median_trials`` (unreached counted as infinite; None if
-      the median is unreached), ``reached`` (seeds), ``trials_run`` (mean).
+      budget), ``trials_to_target_median`` (unreached counted as infinite; None if
+      the median is unreached), ``reached`` (seeds), ``trials_mean`` (mean).
     """
     direction = results.get("direction", "max")
     check_direction(direction)
@@ -68,9 +68,9 @@ def compare_at_budgets(results, budgets, margin):
             rows.append({
                 "method": method, "budget": budget, "seeds": [run.get("seed") for run in runs],
                 "best_scores": bests, "best_mean": mean, "best_std": std,
-                "trials_to_target": counts, "median_trials": median_count(counts),
+                "trials_to_target": counts, "trials_to_target_median": median_count(counts),
                 "reached": sum(c is not None for c in counts),
-                "trials_run": float(np.mean([len(s) for s in scores])),
+                "trials_mean": float(np.mean([len(s) for s in scores])),
             })
     return target, rows
 

@@ -120,6 +120,11 @@ def tune(config, native_lines=()):
     line = warnings_log.summary_line(warned, warnings_path)
     if line:
         print(line)
+    ours = next((row for row in summary if row["method"] == "fixnorm"), None)
+    peers = [row for row in summary if row["method"] not in ("fixnorm", "reference")]
+    if ours is not None and peers:  # the last line: what the comparison found
+        print("\n" + report.finding(ours, peers, ours["target"], config.margin,
+                                    config.direction))
     return results
 
 
