@@ -117,6 +117,7 @@ class TuneConfig:
     alpha_measure: str = "frobenius"
     other_kernels: str = "free"
     plots: bool = True
+    worker_timeout: float = 600.0
 
     @property
     def direction(self):

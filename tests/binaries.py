@@ -94,6 +94,22 @@ def run_together(command, environments, timeout):
     return [(p.returncode, out) for p, out in zip(processes, outputs)]
 
 
+def start_logged(command, environment, log_path):
+    """Start ``command`` with stdout and stderr going to ``log_path``; the Popen."""
+    with open(log_path, "w", encoding="utf-8") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=environment, text=True, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_until(condition, timeout, what):
+    """Poll ``condition()`` every 0.1 s until it is true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.1)
+
+
 def worker_environments(n):
     """Environments for ``n`` MultiWorkerMirroredStrategy workers on free local ports."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(n)]}

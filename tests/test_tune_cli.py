@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.binaries import ROOT, clean_env, free_ports, run_together
+from tests.binaries import ROOT, clean_env, free_ports, run_together, start_logged, wait_until
 
 # One epoch of 3 steps: seconds per trial, enough to exercise the machinery.
 FAST = ["--recipe=digits_tune", "--epochs=1", "--steps_per_epoch=3"]
@@ -190,6 +190,44 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     trials = results(out)["runs"][0]["trials"]
     assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials)
     assert "within 0.0020" in outputs[0]
+
+
+def test_a_lost_worker_does_not_hang_the_search(tmp_path):
+    """A worker killed after its first trial, never restarted: after --worker_timeout
+    its trial goes to the other worker, and the search finishes with every trial
+    completed once."""
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--method=random", "--max_trials=6", "--worker_timeout=5",
+             f"--directory={out}"]
+    common = dict(KERASTUNER_ORACLE_IP="127.0.0.1",
+                  KERASTUNER_ORACLE_PORT=str(free_ports(1)[0]))
+    logs = {name: tmp_path / f"{name}.log" for name in ("chief", "tuner0", "tuner1")}
+    processes = {name: start_logged(command(*flags), clean_env(KERASTUNER_TUNER_ID=name,
+                                                               **common), log)
+                 for name, log in logs.items()}
+    try:
+        wait_until(lambda: live_lines(logs["tuner1"].read_text()), 180,
+                   "tuner1's first trial")
+        processes["tuner1"].send_signal(signal.SIGKILL)
+        for name in ("tuner0", "chief"):
+            assert processes[name].wait(timeout=180) == 0, logs[name].read_text()[-3000:]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    chief, survivor = logs["chief"].read_text(), logs["tuner0"].read_text()
+    lost = re.search(r"^worker tuner1 silent for \d+ s \(worker_timeout 5 s\): "
+                     r"(trial (\d+) goes to the next worker|it held no trial)", chief, re.M)
+    assert lost, chief[-3000:]
+    ran = {"tuner0": [int(n) for _, _, n in live_lines(survivor)],
+           "tuner1": [int(n) for _, _, n in live_lines(logs["tuner1"].read_text())]}
+    assert len(ran["tuner1"]) == 1
+    assert sorted(ran["tuner0"] + ran["tuner1"]) == list(range(1, 7)), ran
+    if lost.group(2) is not None:  # it held a trial: the survivor ran it
+        assert int(lost.group(2)) + 1 in ran["tuner0"]
+    trials = results(out)["runs"][0]["trials"]
+    assert [t["status"] for t in trials] == ["COMPLETED"] * 6
+    assert len({tuple(sorted(t["values"].items())) for t in trials}) == 6
 
 
 def tune_flags(**given):

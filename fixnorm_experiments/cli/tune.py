@@ -81,6 +81,9 @@ DEFINE.enum("other_kernels", "free", ["free", "held"],
                   "FixNorm: leave kernels that are neither scale-invariant nor the "
                   "classifier free, or hold them at their initial norm.")
 DEFINE.bool("plots", True, "Write best_so_far.png and landscape.png.")
+DEFINE.float("worker_timeout", 600, "Chief/worker mode: seconds without a word from a "
+             "worker (it sends one every worker_timeout/4 s while a trial runs) before its "
+             "trial goes to the next worker that asks. Give every process the same value.")
 
 
 def make_config(values, argv=()):
@@ -105,6 +108,8 @@ def make_config(values, argv=()):
     for name in ("max_trials", "executions_per_trial", "epochs", "global_batch_size",
                  "steps_per_epoch", "bo_initial_points", "score_batches"):
         config.check_count(name, getattr(values, name))
+    if not values.worker_timeout > 0:
+        raise UsageError(f"--worker_timeout must be > 0 seconds, got {values.worker_timeout}")
     if not 0 <= values.margin:
         raise UsageError(f"--margin must be >= 0, got {values.margin}")
     if not 0 < values.validation_fraction < 1:
@@ -141,7 +146,8 @@ def make_config(values, argv=()):
         steps_per_epoch=values.steps_per_epoch,
         data=config.DataSource(values.data_dir, values.data_format, values.tfds_name),
         scope=values.scope, alpha_measure=values.alpha_measure,
-        other_kernels=values.other_kernels, plots=values.plots)
+        other_kernels=values.other_kernels, plots=values.plots,
+        worker_timeout=values.worker_timeout)
 
 
 def main(argv):

@@ -22,6 +22,7 @@ import keras_tuner
 import optuna
 from keras_tuner.engine import trial as trial_module
 
+from tf_fixnorm.tuning.leases import WorkerLeases
 from tf_fixnorm.tuning.state import DurableState
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" per trial
@@ -39,7 +40,7 @@ def sampler_factory(name):
     raise ValueError(f"sampler must be 'tpe' or 'gp', got {name!r}")
 
 
-class OptunaOracle(DurableState, keras_tuner.Oracle):
+class OptunaOracle(DurableState, WorkerLeases, keras_tuner.Oracle):
     """A keras-tuner oracle whose points come from an Optuna sampler.
 
     Args:

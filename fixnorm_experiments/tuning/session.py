@@ -48,7 +48,8 @@ def run_search(config, task, data, plan, method, seed, out_dir):
     objective = keras_tuner.Objective(config.objective, config.direction)
     oracle = make_oracle(method, config.ranges, objective, max_trials=config.max_trials,
                          seed=seed, lr_start=config.lr_start, alpha_start=config.alpha_start,
-                         bo_initial_points=config.bo_initial_points)
+                         bo_initial_points=config.bo_initial_points,
+                         worker_timeout=config.worker_timeout)
     run = {"method": method, "seed": seed, "trials": []}
 
     def live(record):
@@ -58,7 +59,9 @@ def run_search(config, task, data, plan, method, seed, out_dir):
     started = time.monotonic()
     tuner = RecipeTuner(oracle, hypermodel, seed=seed, on_result=live, directory=out_dir,
                         project_name=f"{method}_seed{seed}", overwrite=config.overwrite,
-                        executions_per_trial=config.executions_per_trial)
+                        executions_per_trial=config.executions_per_trial,
+                        heartbeat_interval=(config.worker_timeout / 4
+                                            if distributed_role() == "worker" else None))
     if distributed_role() != "worker" and oracle.trials:
         print(f"[{method} seed {seed}] resuming: {len(oracle.trials)} trial(s) already in "
               f"{tuner.project_dir}", flush=True)

@@ -7,7 +7,9 @@
 - no per-epoch checkpoints (a trial is scored after its last epoch); the
   final weights are saved once, so `get_best_models()` works;
 - a worker told to wait (IDLE: the stage's next points depend on trials
-  still running) sleeps a moment before asking again instead of spinning.
+  still running) sleeps a moment before asking again instead of spinning;
+- a worker tells the chief it is alive while a trial runs, so that a lost
+  worker's trial can go to another (`tf_fixnorm.tuning.leases`).
 Its state files survive a kill (`tf_fixnorm.tuning.state`). It also calls
 ``on_result(record)`` after every finished trial, which the CLI
 uses for its live line.
@@ -23,48 +25,47 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.tuner import maybe_distribute
 
 from fixnorm_experiments.tuning.methods import METHODS, SEARCHED
-from tf_fixnorm.tuning import state
+from tf_fixnorm.tuning import leases, state
 from tf_fixnorm.tuning.oracle import FixNormTuneOracle
 
 BO_INITIAL_POINTS = 3  # keras-tuner's default is 3 per dimension (6 here): bo_wd_default
 
 
 def make_oracle(method, ranges, objective, max_trials=None, seed=0, lr_start=0.1,
-                alpha_start=1.0, bo_initial_points=BO_INITIAL_POINTS):
+                alpha_start=1.0, bo_initial_points=BO_INITIAL_POINTS, worker_timeout=None):
     """The oracle of one method over ``ranges`` (a `methods.Ranges`).
 
     ``max_trials`` None means FixNorm-tune's own budget (11 trials), for
-    every searching method; the reference is one trial.
+    every searching method; the reference is one trial. ``worker_timeout``:
+    see `tf_fixnorm.tuning.leases.WorkerLeases`.
     """
     # keras-tuner reads seed 0 as "no seed" and draws one at random, which made
     # `--seeds=0` searches differ from run to run: the oracles get seed + 1.
-    seed = seed + 1
-    fixnorm = FixNormTuneOracle(objective=objective, lr_start=lr_start, lr_range=ranges.lr,
-                                alpha_start=alpha_start, alpha_range=ranges.alpha,
-                                max_trials=max_trials, seed=seed)
+    common = dict(objective=objective, seed=seed + 1, worker_timeout=worker_timeout)
+    fixnorm = FixNormTuneOracle(lr_start=lr_start, lr_range=ranges.lr, alpha_start=alpha_start,
+                                alpha_range=ranges.alpha, max_trials=max_trials, **common)
     if method == "fixnorm":
         return fixnorm
     budget = max_trials or fixnorm.max_trials
     if method == "no_decay":
         # One knob: FixNorm-tune's line search over lr, for the whole budget
         # (its alpha stage has nothing to do: one trial, stage 1's best).
-        return FixNormTuneOracle(objective=objective, lr_start=lr_start, lr_range=ranges.lr,
-                                 lr_trials=budget, alpha_trials=1, max_trials=budget,
-                                 seed=seed)
+        return FixNormTuneOracle(lr_start=lr_start, lr_range=ranges.lr, lr_trials=budget,
+                                 alpha_trials=1, max_trials=budget, **common)
     if method in ("bo_wd", "bo_wd_default"):
         return state.BayesianOptimizationOracle(
-            objective=objective, max_trials=budget, seed=seed,
+            max_trials=budget, **common,
             num_initial_points=bo_initial_points if method == "bo_wd" else None)
     if method == "random":
-        return state.RandomSearchOracle(objective=objective, max_trials=budget, seed=seed)
+        return state.RandomSearchOracle(max_trials=budget, **common)
     if method in ("optuna_tpe", "optuna_gp"):
         from fixnorm_experiments.tuning.optuna_oracle import OptunaOracle
 
-        return OptunaOracle(objective, method[len("optuna_"):],
-                            {"lr": ranges.lr, "weight_decay": ranges.weight_decay},
-                            max_trials=budget, seed=seed)
+        return OptunaOracle(sampler=method[len("optuna_"):],
+                            ranges={"lr": ranges.lr, "weight_decay": ranges.weight_decay},
+                            max_trials=budget, **common)
     if method == "reference":
-        return state.RandomSearchOracle(objective=objective, max_trials=1, seed=seed)
+        return state.RandomSearchOracle(max_trials=1, **common)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -101,17 +102,21 @@ class RecipeTuner(keras_tuner.Tuner):
       seed: the search seed; trial executions use ``seed + execution``.
       on_result: optional ``f(record)`` called after every finished trial.
       idle_wait: seconds a worker waits after an IDLE answer.
+      heartbeat_interval: on a worker, seconds between the "still alive" calls
+        it makes to the chief while a trial runs (`leases.heartbeat`); None: none.
       **kwargs: `keras_tuner.Tuner` arguments (``directory``,
         ``project_name``, ``overwrite``, ``executions_per_trial``, ...).
     """
 
-    def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0, **kwargs):
+    def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0,
+                 heartbeat_interval=None, **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
         if self.executions_per_trial > 1:
             # Execution i starts from seed + i: a model reset to one seed's
             # initial state cannot serve them all.
             hypermodel.reuse = False
         self.seed, self.on_result, self.idle_wait = seed, on_result, idle_wait
+        self.heartbeat_interval = heartbeat_interval
         self.names = SEARCHED[hypermodel.method] or ("lr", "weight_decay")
         self._asked = False
         self._started = {}
@@ -159,6 +164,10 @@ class RecipeTuner(keras_tuner.Tuner):
         return model
 
     def run_trial(self, trial, *args, **kwargs):
+        with leases.heartbeat(self.oracle, trial.trial_id, self.heartbeat_interval):
+            return self._run_executions(trial)
+
+    def _run_executions(self, trial):
         hp = trial.hyperparameters
         results = []
         for execution in range(self.executions_per_trial):

@@ -9,6 +9,7 @@
 - `sampler.py`: `FixNormTuneSampler`, the search as an Optuna sampler
   (needs Optuna, in the same extra).
 - `state.py`: the oracle's state files, written so a kill never loses a trial.
+- `leases.py`: a worker silent for too long loses its trial to another.
 
 Names are loaded on first use, so `tf_fixnorm.tuning.search` works without
 keras-tuner or Optuna installed.
@@ -26,8 +27,10 @@ _EXPORTS = {
     "FixNormTuneOracle": "tf_fixnorm.tuning.oracle",
     "FixNormTuneSampler": "tf_fixnorm.tuning.sampler",
     "DurableState": "tf_fixnorm.tuning.state",
+    "WorkerLeases": "tf_fixnorm.tuning.leases",
 }
 _NEEDS = {"tf_fixnorm.tuning.oracle": "keras_tuner", "tf_fixnorm.tuning.state": "keras_tuner",
+          "tf_fixnorm.tuning.leases": "keras_tuner",
           "tf_fixnorm.tuning.sampler": "optuna"}
 _PIP_NAMES = {"keras_tuner": "keras-tuner", "optuna": "Optuna"}
 

@@ -10,7 +10,9 @@ call (the stage each trial belongs to is the only extra state, saved with
 the oracle), so a tuner killed and restarted on the same directory goes on
 where it stopped: finished trials are kept and not re-run, and the trial that
 was running when it died is run again (keras-tuner's retry queue). The
-state files are written atomically (`tf_fixnorm.tuning.state`).
+state files are written atomically (`tf_fixnorm.tuning.state`), and a worker
+lost for ``worker_timeout`` seconds loses its trial to another
+(`tf_fixnorm.tuning.leases`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tf_fixnorm.tuning import two_stage
+from tf_fixnorm.tuning.leases import WorkerLeases
 from tf_fixnorm.tuning.state import DurableState
 from tf_fixnorm.tuning.two_stage import ALPHA_STAGE, LR_STAGE
 
@@ -26,7 +29,7 @@ __all__ = ["FixNormTuneOracle", "LR_STAGE", "ALPHA_STAGE"]
 _DONE = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
-class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
+class FixNormTuneOracle(DurableState, WorkerLeases, keras_tuner.Oracle):
     """Two-stage search over the learning rate, then the classifier norm alpha.
 
     Works with any keras-tuner `Tuner` whose hypermodel reads the two values
@@ -53,6 +56,8 @@ class FixNormTuneOracle(DurableState, keras_tuner.Oracle):
         run again).
       lr_name, alpha_name: the hyperparameter names the hypermodel reads.
       max_trials: a cap on trials; default ``lr_trials + alpha_trials - 1``.
+      worker_timeout: in chief/worker mode, seconds without a word from a
+        worker before its trial goes to another (`WorkerLeases`); None: never.
       **kwargs: passed to `keras_tuner.Oracle` (``seed``,
         ``max_retries_per_trial``, ``max_consecutive_failed_trials``, ...).
         The search itself is deterministic: the same results give the same

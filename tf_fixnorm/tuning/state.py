@@ -31,6 +31,7 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tf_fixnorm.jsonio import write_json_atomically
+from tf_fixnorm.tuning.leases import WorkerLeases
 
 FINISHED = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
@@ -90,9 +91,10 @@ class DurableState:
                 self.end_order.append(trial_id)
 
 
-class BayesianOptimizationOracle(DurableState, keras_tuner.oracles.BayesianOptimizationOracle):
-    """keras-tuner's Bayesian optimization, with `DurableState`."""
+class BayesianOptimizationOracle(DurableState, WorkerLeases,
+                                 keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian optimization, with `DurableState` and `WorkerLeases`."""
 
 
-class RandomSearchOracle(DurableState, keras_tuner.oracles.RandomSearchOracle):
-    """keras-tuner's random search, with `DurableState`."""
+class RandomSearchOracle(DurableState, WorkerLeases, keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's random search, with `DurableState` and `WorkerLeases`."""

@@ -1,0 +1,197 @@
+"""A lost worker's trial goes to another worker; a late report is not counted twice.
+
+The chief's side at the oracle level, with a fake clock (no gRPC, no training):
+what `tf_fixnorm.tuning.leases.WorkerLeases` does on keras-tuner's calls.
+The same with real processes is `test_tune_cli.test_a_lost_worker_does_not_hang_the_search`.
+"""
+
+import threading
+import time
+
+import keras_tuner
+import pytest
+from keras_tuner.engine import trial as trial_module
+
+from tf_fixnorm.tuning import leases, state
+from tf_fixnorm.tuning.oracle import FixNormTuneOracle
+
+Status = trial_module.TrialStatus
+OBJECTIVE = keras_tuner.Objective("score", "max")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10):
+    hp = keras_tuner.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle = state.RandomSearchOracle(objective=OBJECTIVE, max_trials=max_trials, seed=1,
+                                      hyperparameters=hp, worker_timeout=worker_timeout,
+                                      clock=clock)
+    oracle._set_project_dir(str(tmp_path), "p")
+    return oracle
+
+
+def finish(oracle, trial, score):
+    """What a worker does at the end of a trial: report the score, end it."""
+    oracle.update_trial(trial.trial_id, {"score": score})
+    ended = trial_module.Trial(trial.hyperparameters.copy(), trial_id=trial.trial_id,
+                               status=Status.COMPLETED)
+    oracle.end_trial(ended)
+
+
+def test_a_silent_workers_trial_goes_to_the_next_worker_with_its_values(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock)
+    held_by_a = oracle.create_trial("a")
+    first_b = oracle.create_trial("b")
+    clock.now += 5
+    finish(oracle, first_b, 0.5)
+    second_b = oracle.create_trial("b")
+    assert second_b.status == Status.RUNNING and len(oracle.trials) == 3  # the budget
+    clock.now += 4
+    finish(oracle, second_b, 0.6)
+    # The budget is spent and "a" (silent 9 s) may still finish: wait, do not stop.
+    assert oracle.create_trial("b").status == Status.IDLE
+    assert "b" in oracle.tuner_ids and oracle.lost == []
+    clock.now += 1.5  # "a" silent 10.5 s >= 10: its trial goes to "b"
+    taken = oracle.create_trial("b")
+    assert taken.status == Status.RUNNING and taken.trial_id == held_by_a.trial_id
+    assert taken.hyperparameters.values == held_by_a.hyperparameters.values
+    assert oracle.lost == [("a", held_by_a.trial_id)]
+    assert "a" not in oracle.tuner_ids and "a" not in oracle.ongoing_trials
+    finish(oracle, taken, 0.7)
+    # "a" was only slow: its report comes late and is ignored, not counted twice.
+    finish(oracle, held_by_a, 0.2)
+    assert oracle.trials[held_by_a.trial_id].score == pytest.approx(0.7)
+    assert sorted(oracle.end_order) == sorted(oracle.trials) and len(oracle.end_order) == 3
+    assert all(t.status == Status.COMPLETED for t in oracle.trials.values())
+    assert oracle.create_trial("b").status == Status.STOPPED
+    assert not oracle.ongoing_trials and not oracle.tuner_ids  # the chief may exit
+
+
+def test_a_late_report_that_comes_first_counts_and_frees_the_new_holder(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=1)
+    held_by_a = oracle.create_trial("a")
+    clock.now += 11
+    taken = oracle.create_trial("b")
+    assert taken.trial_id == held_by_a.trial_id
+    finish(oracle, held_by_a, 0.4)  # "a" finishes after all, before "b"
+    assert "b" not in oracle.ongoing_trials
+    finish(oracle, taken, 0.9)  # ignored: the trial had ended
+    assert oracle.trials[taken.trial_id].score == pytest.approx(0.4)
+    assert oracle.end_order == [taken.trial_id]
+    assert oracle.create_trial("b").status == Status.STOPPED
+
+
+def test_a_late_report_while_the_trial_waits_in_the_queue_takes_it_out(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    held_by_a = oracle.create_trial("a")
+    first_b = oracle.create_trial("b")
+    clock.now += 11
+    finish(oracle, first_b, 0.5)  # "b" is heard; "a" is not, but no one asked yet
+    oracle.get_trial(first_b.trial_id)
+    assert oracle.lost == []
+    oracle._take_back_lost_trials("b")
+    assert oracle._retry_queue == [held_by_a.trial_id]
+    finish(oracle, held_by_a, 0.3)  # then "a" reports after all
+    assert oracle._retry_queue == [] and oracle.trials[held_by_a.trial_id].score == 0.3
+    assert oracle.create_trial("b").status == Status.STOPPED
+
+
+def test_heartbeats_and_progress_keep_a_slow_worker_its_trial(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    held_by_a = oracle.create_trial("a")
+    first_b = oracle.create_trial("b")
+    finish(oracle, first_b, 0.5)
+    for _ in range(5):  # a long trial: 40 s, heard every 8 s
+        clock.now += 8
+        oracle.get_trial(held_by_a.trial_id)  # `leases.heartbeat`
+        assert oracle.create_trial("b").status == Status.IDLE
+    clock.now += 8
+    oracle.update_trial(held_by_a.trial_id, {"score": 0.1}, step=1)  # progress counts too
+    assert oracle.create_trial("b").status == Status.IDLE
+    assert oracle.lost == [] and oracle.ongoing_trials["a"].trial_id == held_by_a.trial_id
+    # A worker restarted with its own id gets its trial back.
+    assert oracle.create_trial("a").trial_id == held_by_a.trial_id
+
+
+def test_a_worker_lost_between_trials_is_dropped_so_the_chief_can_exit(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    finish(oracle, oracle.create_trial("a"), 0.5)  # "a" then dies before asking again
+    finish(oracle, oracle.create_trial("b"), 0.6)
+    assert oracle.create_trial("b").status == Status.IDLE  # "a" may only be slow
+    clock.now += 10
+    assert oracle.create_trial("b").status == Status.STOPPED
+    assert oracle.lost == [] and not oracle.tuner_ids and not oracle.ongoing_trials
+
+
+def test_live_workers_all_stop_when_the_search_runs_out(tmp_path):
+    oracle = random_oracle(tmp_path, Clock(), max_trials=2)
+    finish(oracle, oracle.create_trial("a"), 0.5)
+    finish(oracle, oracle.create_trial("b"), 0.6)
+    assert oracle.create_trial("a").status == Status.IDLE  # "b" has not asked yet
+    assert oracle.create_trial("b").status == Status.STOPPED  # "a" is only waiting
+    assert oracle.create_trial("a").status == Status.STOPPED
+    assert not oracle.tuner_ids and not oracle.ongoing_trials
+
+
+def test_without_a_timeout_nothing_is_taken_back(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=1, worker_timeout=None)
+    oracle.create_trial("a")
+    clock.now += 1e6
+    assert oracle.create_trial("b").status == Status.STOPPED  # keras-tuner's behaviour
+    assert oracle.lost == []
+    with pytest.raises(ValueError, match="worker_timeout must be > 0"):
+        random_oracle(tmp_path, clock, worker_timeout=0)
+
+
+def test_fixnorm_tune_waits_for_a_lost_trial_then_hands_it_on(tmp_path):
+    clock = Clock()
+    oracle = FixNormTuneOracle(objective=OBJECTIVE, lr_start=0.2, alpha_start=1.0,
+                               worker_timeout=30, clock=clock)
+    oracle._set_project_dir(str(tmp_path), "f")
+    first = oracle.create_trial("a")  # lr 0.2, the start
+    for _ in range(12):  # "b" runs what the search can hand out without lr 0.2's score
+        clock.now += 1
+        trial = oracle.create_trial("b")
+        if trial.status == Status.IDLE:
+            break
+        finish(oracle, trial, 0.5)
+    assert trial.status == Status.IDLE, "the search never needed lr 0.2's score"
+    clock.now += 30  # "a" silent for over 30 s
+    taken = oracle.create_trial("b")
+    assert taken.trial_id == first.trial_id and taken.hyperparameters.values["lr"] == 0.2
+    assert oracle.stages[taken.trial_id] == "lr"
+
+
+def test_heartbeat_calls_the_chief_while_the_trial_runs():
+    calls = []
+
+    class Oracle:
+        def get_trial(self, trial_id):
+            calls.append(trial_id)
+            if len(calls) == 2:
+                raise ConnectionError("the chief is restarting")  # skipped, not fatal
+
+    with leases.heartbeat(Oracle(), "07", interval=0.01):
+        deadline = time.monotonic() + 10
+        while len(calls) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    after = len(calls)
+    time.sleep(0.05)
+    assert after >= 4 and set(calls) == {"07"} and len(calls) == after  # stopped on exit
+    assert not [t for t in threading.enumerate() if t.name == "fixnorm-heartbeat"]
+    with leases.heartbeat(Oracle(), "08", interval=None):
+        pass  # no thread at all
+    assert "08" not in calls
