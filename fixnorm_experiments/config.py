@@ -118,6 +118,7 @@ class TuneConfig:
     other_kernels: str = "free"
     plots: bool = True
     worker_timeout: float = 600.0
+    chief_timeout: float = 600.0
 
     @property
     def direction(self):

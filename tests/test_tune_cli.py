@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -228,6 +229,71 @@ def test_a_lost_worker_does_not_hang_the_search(tmp_path):
     trials = results(out)["runs"][0]["trials"]
     assert [t["status"] for t in trials] == ["COMPLETED"] * 6
     assert len({tuple(sorted(t["values"].items())) for t in trials}) == 6
+
+
+def start_cluster(tmp_path, flags, names):
+    """Start the chief and workers ``names`` of one search; their Popens and logs."""
+    common = dict(KERASTUNER_ORACLE_IP="127.0.0.1",
+                  KERASTUNER_ORACLE_PORT=str(free_ports(1)[0]))
+    logs = {name: tmp_path / f"{name}.log" for name in names}
+    environments = {name: clean_env(KERASTUNER_TUNER_ID=name.split("_")[0], **common)
+                    for name in names}
+    processes = {name: start_logged(command(*flags), environments[name], logs[name])
+                 for name in names}
+    return processes, logs, environments
+
+
+def test_a_killed_chief_restarted_resumes_the_search(tmp_path):
+    """The chief SIGKILLed after the first finished trial and started again: the
+    workers wait for it, the search goes on, and no trial is lost or run twice."""
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--method=fixnorm", "--max_trials=6", "--chief_timeout=120",
+             f"--directory={out}"]
+    processes, logs, environments = start_cluster(tmp_path, flags, ("chief", "tuner0",
+                                                                    "tuner1"))
+    try:
+        wait_until(lambda: live_lines(logs["tuner0"].read_text())
+                   or live_lines(logs["tuner1"].read_text()), 180, "a first finished trial")
+        processes["chief"].send_signal(signal.SIGKILL)
+        processes["chief"].wait(timeout=30)
+        time.sleep(2)  # the workers find it gone
+        logs["chief_again"] = tmp_path / "chief_again.log"
+        processes["chief_again"] = start_logged(command(*flags), environments["chief"],
+                                                logs["chief_again"])
+        for name in ("tuner0", "tuner1", "chief_again"):
+            assert processes[name].wait(timeout=180) == 0, logs[name].read_text()[-3000:]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    assert "resuming:" in logs["chief_again"].read_text()
+    ran = [int(n) for name in ("tuner0", "tuner1")
+           for _, _, n in live_lines(logs[name].read_text())]
+    assert sorted(ran) == list(range(1, 7)), f"every trial exactly once, got {ran}"
+    trials = results(out)["runs"][0]["trials"]
+    assert [t["status"] for t in trials] == ["COMPLETED"] * 6
+    for name in ("tuner0", "tuner1"):
+        assert "Traceback" not in logs[name].read_text()
+
+
+def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--method=random", "--max_trials=20", "--chief_timeout=4",
+             f"--directory={out}"]
+    processes, logs, _ = start_cluster(tmp_path, flags, ("chief", "tuner0"))
+    try:
+        wait_until(lambda: live_lines(logs["tuner0"].read_text()), 180, "a finished trial")
+        processes["chief"].send_signal(signal.SIGKILL)
+        assert processes["tuner0"].wait(timeout=120) != 0
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    output = logs["tuner0"].read_text()
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "did not answer" in errors[0] and \
+        "within 4 s (--chief_timeout): restart the chief" in errors[0], output[-3000:]
+    assert "Traceback" not in output
 
 
 def tune_flags(**given):

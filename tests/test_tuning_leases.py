@@ -8,6 +8,7 @@ The same with real processes is `test_tune_cli.test_a_lost_worker_does_not_hang_
 import threading
 import time
 
+import grpc
 import keras_tuner
 import pytest
 from keras_tuner.engine import trial as trial_module
@@ -195,3 +196,111 @@ def test_heartbeat_calls_the_chief_while_the_trial_runs():
     with leases.heartbeat(Oracle(), "08", interval=None):
         pass  # no thread at all
     assert "08" not in calls
+
+
+# --- a worker that loses the chief (tf_fixnorm.tuning.reconnect) -------------
+
+
+class RpcError(grpc.RpcError):
+    def __init__(self, code):
+        self._code = code
+
+    def code(self):
+        return self._code
+
+
+class FlakyClient:
+    """An OracleClient stand-in whose calls fail with the given codes, then answer."""
+
+    objective = "val_accuracy"
+
+    def __init__(self, codes):
+        self.codes, self.calls = list(codes), 0
+
+    def create_trial(self, tuner_id):
+        self.calls += 1
+        if self.codes:
+            raise RpcError(self.codes.pop(0))
+        return f"trial for {tuner_id}"
+
+
+@pytest.fixture
+def reconnect(monkeypatch):
+    from keras_tuner.src.distribute import oracle_client
+
+    from tf_fixnorm.tuning import reconnect
+
+    monkeypatch.setattr(oracle_client, "TIMEOUT", 3600)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    return reconnect
+
+
+def test_a_call_cut_by_a_dying_chief_is_sent_again(reconnect):
+    from keras_tuner.src.distribute import oracle_client
+
+    clock, slept = Clock(), []
+    client = FlakyClient([grpc.StatusCode.UNAVAILABLE] * 2)
+    wrapped = reconnect.ReconnectingClient(client, 30, clock=clock, sleep=slept.append)
+    assert oracle_client.TIMEOUT == 30  # no single call waits longer for the chief
+    assert wrapped.create_trial("tuner1") == "trial for tuner1"
+    assert client.calls == 3 and slept == [1.0, 1.0]
+    assert wrapped.objective == "val_accuracy"  # the rest passes through
+
+
+def test_a_chief_gone_for_chief_timeout_is_one_clear_error(reconnect):
+    clock = Clock()
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    wrapped = reconnect.ReconnectingClient(FlakyClient([grpc.StatusCode.UNAVAILABLE] * 99),
+                                           5, clock=clock, sleep=sleep)
+    with pytest.raises(reconnect.ChiefLost) as lost:
+        wrapped.create_trial("tuner1")
+    assert clock.now == pytest.approx(1005)  # 0.5 s apart, for 5 s
+    assert str(lost.value) == (
+        "worker tuner1: the chief at 127.0.0.1:8000 did not answer (create_trial) within "
+        "5 s (--chief_timeout): restart the chief on the same --directory, then this worker "
+        "with the same tuner id; finished trials are kept")
+    assert isinstance(lost.value, ConnectionError)
+    # A call that itself waited chief_timeout for the chief: lost at once.
+    wrapped = reconnect.ReconnectingClient(
+        FlakyClient([grpc.StatusCode.DEADLINE_EXCEEDED]), 5, clock=clock, sleep=sleep)
+    with pytest.raises(reconnect.ChiefLost):
+        wrapped.create_trial("tuner1")
+    # Any other gRPC error is not about the chief being away: raised as it is.
+    wrapped = reconnect.ReconnectingClient(
+        FlakyClient([grpc.StatusCode.INVALID_ARGUMENT]), 5, clock=clock, sleep=sleep)
+    with pytest.raises(RpcError):
+        wrapped.create_trial("tuner1")
+
+
+def test_a_restarted_chief_lets_each_worker_keep_its_trial(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10)
+    held_by_a = oracle.create_trial("a")
+    done_by_b = oracle.create_trial("b")
+    finish(oracle, done_by_b, 0.5)
+    held_by_b = oracle.create_trial("b")
+    oracle.save()
+    # The chief is killed and started again on the same directory.
+    restarted = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10)
+    restarted.reload()
+    assert restarted._retry_queue == []
+    assert {t: trial.trial_id for t, trial in restarted.ongoing_trials.items()} == {
+        "a": held_by_a.trial_id, "b": held_by_b.trial_id}
+    # Without a timeout, keras-tuner's way: the running trials wait in the retry queue.
+    plain = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=None)
+    plain.reload()
+    assert plain.ongoing_trials == {}
+    assert sorted(plain._retry_queue) == sorted([held_by_a.trial_id, held_by_b.trial_id])
+    finish(restarted, held_by_b, 0.6)                 # "b" reports to the new chief
+    assert restarted.create_trial("b").status == Status.IDLE  # "a" still holds its trial
+    clock.now += 10                                    # "a" never comes back
+    taken = restarted.create_trial("b")
+    assert taken.trial_id == held_by_a.trial_id
+    finish(restarted, taken, 0.7)
+    assert sorted(restarted.end_order) == sorted(restarted.trials)
+    assert restarted.create_trial("b").status == Status.STOPPED

@@ -84,6 +84,8 @@ DEFINE.bool("plots", True, "Write best_so_far.png and landscape.png.")
 DEFINE.float("worker_timeout", 600, "Chief/worker mode: seconds without a word from a "
              "worker (it sends one every worker_timeout/4 s while a trial runs) before its "
              "trial goes to the next worker that asks. Give every process the same value.")
+DEFINE.float("chief_timeout", 600, "Chief/worker mode, on a worker: seconds to wait for a "
+             "chief that does not answer (killed, restarting) before exiting with an error.")
 
 
 def make_config(values, argv=()):
@@ -108,8 +110,9 @@ def make_config(values, argv=()):
     for name in ("max_trials", "executions_per_trial", "epochs", "global_batch_size",
                  "steps_per_epoch", "bo_initial_points", "score_batches"):
         config.check_count(name, getattr(values, name))
-    if not values.worker_timeout > 0:
-        raise UsageError(f"--worker_timeout must be > 0 seconds, got {values.worker_timeout}")
+    for name in ("worker_timeout", "chief_timeout"):
+        if not getattr(values, name) > 0:
+            raise UsageError(f"--{name} must be > 0 seconds, got {getattr(values, name)}")
     if not 0 <= values.margin:
         raise UsageError(f"--margin must be >= 0, got {values.margin}")
     if not 0 < values.validation_fraction < 1:
@@ -147,7 +150,7 @@ def make_config(values, argv=()):
         data=config.DataSource(values.data_dir, values.data_format, values.tfds_name),
         scope=values.scope, alpha_measure=values.alpha_measure,
         other_kernels=values.other_kernels, plots=values.plots,
-        worker_timeout=values.worker_timeout)
+        worker_timeout=values.worker_timeout, chief_timeout=values.chief_timeout)
 
 
 def main(argv):
@@ -158,7 +161,8 @@ def main(argv):
         with common.native_stderr_captured() as native_lines:
             from fixnorm_experiments.tuning.session import tune
         tune(session_config, native_lines=native_lines)
-    except (ValueError, ImportError) as error:  # UsageError, the tasks' checks, no keras-hub
+    except (ValueError, ImportError, ConnectionError) as error:
+        # UsageError, the tasks' checks, no keras-hub; a worker that lost its chief
         common.fail(error)
 
 

@@ -61,7 +61,8 @@ def run_search(config, task, data, plan, method, seed, out_dir):
                         project_name=f"{method}_seed{seed}", overwrite=config.overwrite,
                         executions_per_trial=config.executions_per_trial,
                         heartbeat_interval=(config.worker_timeout / 4
-                                            if distributed_role() == "worker" else None))
+                                            if distributed_role() == "worker" else None),
+                        chief_timeout=config.chief_timeout)
     if distributed_role() != "worker" and oracle.trials:
         print(f"[{method} seed {seed}] resuming: {len(oracle.trials)} trial(s) already in "
               f"{tuner.project_dir}", flush=True)

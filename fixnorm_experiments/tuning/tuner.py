@@ -9,7 +9,8 @@
 - a worker told to wait (IDLE: the stage's next points depend on trials
   still running) sleeps a moment before asking again instead of spinning;
 - a worker tells the chief it is alive while a trial runs, so that a lost
-  worker's trial can go to another (`tf_fixnorm.tuning.leases`).
+  worker's trial can go to another (`tf_fixnorm.tuning.leases`), and waits
+  a bounded time for a chief that restarts (`tf_fixnorm.tuning.reconnect`).
 Its state files survive a kill (`tf_fixnorm.tuning.state`). It also calls
 ``on_result(record)`` after every finished trial, which the CLI
 uses for its live line.
@@ -25,7 +26,7 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.tuner import maybe_distribute
 
 from fixnorm_experiments.tuning.methods import METHODS, SEARCHED
-from tf_fixnorm.tuning import leases, state
+from tf_fixnorm.tuning import leases, reconnect, state
 from tf_fixnorm.tuning.oracle import FixNormTuneOracle
 
 BO_INITIAL_POINTS = 3  # keras-tuner's default is 3 per dimension (6 here): bo_wd_default
@@ -104,13 +105,18 @@ class RecipeTuner(keras_tuner.Tuner):
       idle_wait: seconds a worker waits after an IDLE answer.
       heartbeat_interval: on a worker, seconds between the "still alive" calls
         it makes to the chief while a trial runs (`leases.heartbeat`); None: none.
+      chief_timeout: on a worker, seconds to wait for a chief that does not
+        answer before giving up (`reconnect.ReconnectingClient`); None:
+        keras-tuner's hour, and a traceback if the chief dies mid-call.
       **kwargs: `keras_tuner.Tuner` arguments (``directory``,
         ``project_name``, ``overwrite``, ``executions_per_trial``, ...).
     """
 
     def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0,
-                 heartbeat_interval=None, **kwargs):
+                 heartbeat_interval=None, chief_timeout=None, **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
+        if self._is_worker() and chief_timeout is not None:
+            self.oracle = reconnect.ReconnectingClient(self.oracle, chief_timeout)
         if self.executions_per_trial > 1:
             # Execution i starts from seed + i: a model reset to one seed's
             # initial state cannot serve them all.

@@ -107,6 +107,30 @@ class WorkerLeases:
         others = (set(self.tuner_ids) | set(self.ongoing_trials)) - {asking}
         return any(t in self.ongoing_trials or t not in self._stopping for t in others)
 
+    # -- a restarted chief -------------------------------------------------------
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._resumed_holders = dict(state.get("ongoing_trials", {}))
+
+    def reload(self):
+        # keras-tuner queues every trial that was running for a retry. After a
+        # chief restart its workers are still running them and will report:
+        # let each keep its trial (and lose it only after worker_timeout of
+        # silence) rather than hand it to a second worker.
+        super().reload()
+        if self.worker_timeout is None:
+            return
+        for tuner_id, trial_id in getattr(self, "_resumed_holders", {}).items():
+            trial = self.trials.get(trial_id)
+            if trial is None or trial_id not in self._retry_queue or trial.status in (
+                    _Status.COMPLETED, _Status.FAILED):
+                continue
+            self._retry_queue.remove(trial_id)
+            trial.status = _Status.RUNNING
+            self.ongoing_trials[tuner_id] = trial
+            self.tuner_ids.add(tuner_id)
+
     # -- keras-tuner's calls --------------------------------------------------
 
     @keras_tuner.synchronized
