@@ -296,6 +296,37 @@ def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
     assert "Traceback" not in output
 
 
+def test_distributed_compare_completes_every_search_once(tmp_path):
+    """--compare under chief/worker mode, one port: the searches run one after
+    another, each trial of each completes once, and the chief prints the table."""
+    out = str(tmp_path / "t")
+    flags = [*FAST, "--compare=fixnorm,random", "--seeds=0", "--max_trials=3",
+             f"--directory={out}"]
+    processes, logs, _ = start_cluster(tmp_path, flags, ("chief", "tuner0", "tuner1"))
+    try:
+        for name in ("tuner0", "tuner1", "chief"):
+            assert processes[name].wait(timeout=240) == 0, logs[name].read_text()[-3000:]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    ran = {}
+    for name in ("tuner0", "tuner1"):
+        for method, seed, n in live_lines(logs[name].read_text()):
+            ran.setdefault((method, int(seed)), []).append(int(n))
+    expected = [("fixnorm", 0), ("random", 0)]
+    assert sorted(ran) == sorted(expected)
+    for key, numbers in ran.items():
+        assert sorted(numbers) == [1, 2, 3], (key, numbers)
+    r = results(out)
+    assert [(run["method"], run["seed"]) for run in r["runs"]] == expected
+    for run in r["runs"]:
+        assert [t["status"] for t in run["trials"]] == ["COMPLETED"] * 3
+    chief = logs["chief"].read_text()
+    assert re.search(r"^fixnorm\s+1\s+\d\.\d{4} \+- ", chief, re.M)
+    assert re.search(r"^random\s+1\s+\d\.\d{4} \+- ", chief, re.M)
+
+
 def tune_flags(**given):
     """fixnorm-tune's flag defaults, with ``given`` changed, as parsed flags."""
     from fixnorm_experiments.cli import tune

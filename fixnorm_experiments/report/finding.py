@@ -58,7 +58,7 @@ def finding(ours, peers, target, margin, direction="max"):
     if direction == "min" and t is not None:
         t = -t
     if t is None:
-        noise = "too few seeds to judge the seed noise"
+        noise = "not judged against the seed noise (too few seeds)"
     else:
         side = "beyond" if abs(t) >= BEYOND_NOISE_T else "within"
         noise = f"{'better' if t > 0 else 'worse' if t < 0 else 'level'}, {side} the " \

@@ -23,6 +23,7 @@ import time
 import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.engine.tuner import maybe_distribute
 
 from fixnorm_experiments.tuning.methods import METHODS, SEARCHED
@@ -115,6 +116,7 @@ class RecipeTuner(keras_tuner.Tuner):
     def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0,
                  heartbeat_interval=None, chief_timeout=None, **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
+        self._local_oracle, self.chief_timeout = oracle, chief_timeout
         if self._is_worker() and chief_timeout is not None:
             self.oracle = reconnect.ReconnectingClient(self.oracle, chief_timeout)
         if self.executions_per_trial > 1:
@@ -137,6 +139,33 @@ class RecipeTuner(keras_tuner.Tuner):
         self._asked = False
         self._started[trial.trial_id] = time.monotonic()
         super().on_trial_begin(trial)
+
+    def _new_client(self):
+        client = oracle_client.OracleClient(self._local_oracle)
+        if self.chief_timeout is None:
+            return client
+        return reconnect.ReconnectingClient(client, self.chief_timeout)
+
+    def _wait_for_this_search(self):
+        """On a worker: wait until the chief serves this search, not the one before."""
+        deadline = time.monotonic() + (self.chief_timeout or oracle_client.TIMEOUT)
+        while True:
+            serving = self.oracle.get_trial(leases.SEARCH_PROBE).trial_id
+            if serving == self.project_name:
+                return
+            if time.monotonic() > deadline:
+                raise reconnect.ChiefLost(
+                    f"the chief still serves search {serving!r}, not {self.project_name!r}, "
+                    f"after {self.chief_timeout or oracle_client.TIMEOUT:g} s: start every "
+                    "process with the same --compare, --seeds and flags")
+            time.sleep(self.idle_wait)
+            # A new connection: the old search's server may still hold this one.
+            self.oracle = self._new_client()
+
+    def search(self, *args, **kwargs):
+        if self._is_worker():
+            self._wait_for_this_search()
+        return super().search(*args, **kwargs)
 
     def _populate_initial_space(self):
         # keras-tuner builds the hypermodel here to find its hyperparameters,

@@ -37,6 +37,12 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 _Status = trial_module.TrialStatus
+# ``get_trial(SEARCH_PROBE)`` answers a trial whose id is the search's project
+# name. Searches run one after another on one port (``fixnorm-tune --compare``
+# under chief/worker mode): a worker done with one search may reach the chief
+# while it still serves the previous one, whose answers (STOPPED) would make
+# the worker skip its search. The worker asks first, and waits for its own.
+SEARCH_PROBE = "?search"
 
 
 class WorkerLeases:
@@ -161,6 +167,10 @@ class WorkerLeases:
 
     @keras_tuner.synchronized
     def get_trial(self, trial_id):
+        if trial_id == SEARCH_PROBE:  # which search is this? (see `SEARCH_PROBE`)
+            return trial_module.Trial(self.hyperparameters.copy(),
+                                      trial_id=getattr(self, "_project_name", None) or "",
+                                      status=_Status.IDLE)
         self._hear(self._holder(trial_id))
         return super().get_trial(trial_id)
 
