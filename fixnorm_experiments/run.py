@@ -75,7 +75,8 @@ def train(config):
         start, losses = custom_loop_fit(
             model, task.replica_loss(model, config.global_batch_size,
                                      strategy.num_replicas_in_sync),
-            train_ds, plan, strategy, os.path.join(model_dir, "backup"))
+            train_ds, plan, strategy, os.path.join(model_dir, "backup"),
+            chief_backup_dir=os.path.join(config.model_dir, "backup"))
         history = {"loss": losses}
     else:
         start = checkpoints.resumed_loop(model_dir)

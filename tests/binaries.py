@@ -7,6 +7,7 @@ free local ports.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,6 +66,41 @@ def kill_after_backup(command, model_dir, epoch, timeout):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def backup_epoch(model_dir):
+    """The loop a run's backup under ``model_dir`` holds (0: none yet): BackupAndRestore's
+    metadata (``fit``), or the custom loop's checkpoint, one per loop (``ckpt-N``)."""
+    backup = os.path.join(model_dir, "backup")
+    try:
+        with open(os.path.join(backup, "training_metadata.json"), encoding="utf-8") as f:
+            return json.load(f)["epoch"]
+    except (OSError, ValueError, KeyError):
+        pass  # none, or being written
+    try:
+        with open(os.path.join(backup, "checkpoint"), encoding="utf-8") as f:
+            found = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', f.read(), re.M)
+        return int(found.group(1)) if found else 0
+    except OSError:
+        return 0
+
+
+def kill_workers_after_backup(command, environments, model_dir, epoch, timeout, logs):
+    """Start one process per environment; once the chief's backup reaches ``epoch``,
+    SIGKILL the last worker, then (as a launcher tears a job down) the others."""
+    processes = [start_logged(command, environment, log)
+                 for environment, log in zip(environments, logs)]
+    try:
+        wait_until(lambda: backup_epoch(model_dir) >= epoch or any(
+            p.poll() is not None for p in processes), timeout, f"a backup of epoch {epoch}")
+        assert all(p.poll() is None for p in processes), "a worker ended before the kill"
+        for process in reversed(processes):
+            process.send_signal(signal.SIGKILL)
+            assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
 
 
 def free_ports(n):

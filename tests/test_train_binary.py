@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from tests.binaries import (ROOT, clean_env, error_lines, kill_after_backup, read_metrics,
-                            run_together, worker_environments)
+from tests.binaries import (ROOT, backup_epoch, clean_env, error_lines, kill_after_backup,
+                            kill_workers_after_backup, read_metrics, run_together,
+                            worker_environments)
 
 SMALL = ["--recipe=digits_small_resnet", "--verbose=2"]
 
@@ -125,6 +126,31 @@ def test_two_workers_finish_with_identical_weights_and_held_norms(tmp_path):
         held = m["held_norms"]
         for group in ("scale_invariant", "classifier"):
             assert held["achieved"][group] == pytest.approx(held["targets"][group], rel=1e-5)
+
+
+def test_two_workers_killed_after_a_backup_resume_from_it(tmp_path):
+    """A worker SIGKILLed after a backup, the job torn down and started again (both
+    workers, as a launcher would): it resumes from the backup and ends with identical
+    weights on both workers, the norms held, each epoch's metrics written once."""
+    model_dir = str(tmp_path / "mw")
+    flags = [*SMALL, "--strategy=multi_worker", "--epochs=5", "--global_batch_size=64",
+             f"--model_dir={model_dir}"]
+    kill_workers_after_backup(command(*flags), worker_environments(2), model_dir, epoch=2,
+                              timeout=240, logs=[tmp_path / "w0.log", tmp_path / "w1.log"])
+    saved = backup_epoch(model_dir)
+    assert saved >= 2 and not os.path.exists(os.path.join(model_dir, "metrics.json"))
+    for returncode, out in run_together(command(*flags), worker_environments(2), timeout=240):
+        assert returncode == 0, out[-3000:]
+        assert f"resuming from epoch {saved}" in out
+    chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
+    for m in (chief, other):
+        assert m["resumed_from_epoch"] == saved
+        assert len(m["history"]["loss"]) == 5 - saved  # the epochs after the backup, once
+        held = m["held_norms"]
+        for group in ("scale_invariant", "classifier"):
+            assert held["achieved"][group] == pytest.approx(held["targets"][group], rel=1e-5)
+    assert chief["weights_sha256"] == other["weights_sha256"]
+    assert chief["eval_accuracy"] > 0.5
 
 
 def test_another_keras_backend_is_one_error_line(tmp_path):

@@ -7,11 +7,16 @@ Keras 3's `fit` fails under MultiWorkerMirroredStrategy
 import tensorflow as tf
 
 
-def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir):
-    """Train ``model`` (compiled) for ``plan`` with `strategy.run`, resuming from `backup_dir`.
+def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir,
+                    chief_backup_dir=None):
+    """Train ``model`` (compiled) for ``plan`` with `strategy.run`, resuming from a backup.
 
     Every worker saves a checkpoint after every loop (saving is collective):
-    the chief into `backup_dir`, the others into their own directories.
+    the chief into `backup_dir`, the others into their own directories. A
+    restarted job resumes every worker from the chief's latest checkpoint
+    (``chief_backup_dir``, where the workers share a file system): a worker
+    killed between two saves may hold an older one of its own, and workers
+    resuming from different loops would wait on each other forever.
 
     Args:
       replica_loss: ``f(x, y, y_pred)``, one replica's share of the global
@@ -26,9 +31,15 @@ def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir):
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=1)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
+    latest = (chief_backup_dir and tf.train.latest_checkpoint(chief_backup_dir)) \
+        or manager.latest_checkpoint
+    if latest:
+        checkpoint.restore(latest)
     first = int(epoch.numpy())
+    if first:
+        done, total = plan.position(first)
+        print(f"resuming from {plan.unit[:-1]} {done} of {total} (state in {backup_dir})",
+              flush=True)
     distributed = strategy.experimental_distribute_dataset(train_ds)
 
     @tf.function
