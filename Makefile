@@ -41,9 +41,11 @@ $(STAMP): setup.py
 	$(PY) -m pip install $(TORCH_PACKAGE) $(JAX_PACKAGE)
 	touch $@
 
-# FixNorm-tune against BO+WD and random search on the bundled digits, 3 seeds.
+# FixNorm-tune against keras-tuner's BO+WD and Optuna's TPE on the bundled digits,
+# 3 search seeds, 11 trials each; margin: two seed-noise stds (BENCHMARKS.md).
 compare: $(STAMP)
-	$(VENV)/bin/fixnorm-tune --recipe=digits_tune --compare=fixnorm,bo_wd,random --seeds=0,1,2 \
+	$(VENV)/bin/fixnorm-tune --recipe=digits_bench --validation_fraction=0.4 \
+		--compare=fixnorm,bo_wd,optuna_tpe --seeds=0,1,2 --margin=0.01 \
 		--directory=tune_out $(TUNE_ARGS)
 
 demo: $(STAMP)

@@ -353,3 +353,24 @@ def test_objective_defaults_to_the_tasks_and_refuses_what_it_cannot_score():
     assert make_config(tune_flags(objective="val_loss")).direction == "min"
     with pytest.raises(ValueError, match="use --objective=val_metric or val_loss"):
         make_config(tune_flags(recipe="cityscapes_deeplab_v3_40k", objective="val_accuracy"))
+
+
+def test_the_main_job_in_the_makefile_is_a_valid_command(tmp_path):
+    """`make compare` runs what the README and BENCHMARKS.md say it runs."""
+    import shlex
+
+    from fixnorm_experiments.cli import tune
+
+    with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
+        target = f.read().split("\ncompare:", 1)[1].split("\n\n", 1)[0]
+    line = " ".join(target.replace("\\\n", " ").split("\n")[1:])
+    argv = [a for a in shlex.split(line.split("fixnorm-tune", 1)[1]) if "$(" not in a]
+    values = tune.DEFINE.values
+    try:
+        values(["fixnorm-tune", *argv])
+        config = tune.make_config(values, argv)
+    finally:
+        values.unparse_flags()
+    assert config.recipe.name == "digits_bench" and config.validation_fraction == 0.4
+    assert config.methods == ("fixnorm", "bo_wd", "optuna_tpe")
+    assert config.seeds == (0, 1, 2) and config.margin == 0.01 and config.max_trials is None

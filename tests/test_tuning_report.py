@@ -483,6 +483,9 @@ def test_finding_names_the_fastest_peer_and_judges_the_noise():
     sentence = report.finding(row("fixnorm", [0.98, 0.975, 0.982], [None, None, 1]), [close],
                               target=0.978, margin=0.007)
     assert "fixnorm reached it in 1 of 3 searches and the fastest other" in sentence
+    one = report.finding(row("fixnorm", [0.9, 0.9], [1, 1]), [row("bo_wd", [0.8, 0.7], [2, 3])],
+                         target=0.85, margin=0.05)
+    assert "a median of 1 trial (2 of 2 searches)" in one and "a median of 2.5 trials" in one
     assert "random, reached it in 1 of 3 searches;" in sentence
     assert ", within the seed noise (Welch t +0.1" in sentence
     # Lower is better: a lower mean is "better".

@@ -26,7 +26,8 @@ def _reach(row):
     searches = f"{row['reached']} of {len(row['seeds'])} searches"
     if row["trials_to_target_median"] is None:
         return f"reached it in {searches}"
-    return f"reached it in a median of {row['trials_to_target_median']:g} trials ({searches})"
+    median = row["trials_to_target_median"]
+    return f"reached it in a median of {median:g} trial{'' if median == 1 else 's'} ({searches})"
 
 
 def _within(row):
