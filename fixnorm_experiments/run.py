@@ -56,6 +56,10 @@ def train(config):
     multi_worker = distribution.is_multi_worker(strategy)
     distribution.check_global_batch(config.global_batch_size, strategy)
     model_dir = distribution.worker_model_dir(config.model_dir)
+    if not multi_worker:  # the custom loop checks its own checkpoints
+        repaired = checkpoints.check_backup(model_dir)
+        if repaired:
+            print(repaired, flush=True)
     keras.utils.set_random_seed(config.seed)
     data = task.load_data(config.global_batch_size, seed=config.seed, source=config.data)
     plan = task.plan(data, config.length, config.steps_per_loop)

@@ -1,6 +1,7 @@
 """fixnorm-train on classification recipes as a user runs it: listing, training, errors,
 kill-and-resume, multi-worker."""
 
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,42 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert m["eval_accuracy"] >= 0.9
     targets, achieved = m["held_norms"]["targets"], m["held_norms"]["achieved"]
     assert achieved["scale_invariant"] == pytest.approx(targets["scale_invariant"], rel=1e-5)
+
+
+def test_a_damaged_backup_resumes_from_the_one_before_or_is_one_error_line(tmp_path):
+    model_dir = str(tmp_path / "run")
+    backup = os.path.join(model_dir, "backup")
+    flags = [*SMALL, "--epochs=6", f"--model_dir={model_dir}"]
+    kill_after_backup(command(*flags), model_dir, epoch=3, timeout=180)
+    previous = os.path.join(backup, "latest.weights.h5.bkp")
+    with open(previous + "", "rb") as f:
+        sound = f.read()
+    with open(os.path.join(backup, "training_metadata.json.bkp"), encoding="utf-8") as f:
+        earlier_epoch = json.load(f)["epoch"]
+    for path in (os.path.join(backup, "latest.weights.h5"), previous):  # a disk filled up
+        with open(path, "r+b") as f:
+            f.truncate(1000)
+
+    def snapshot():
+        return {os.path.join(d, n): open(os.path.join(d, n), "rb").read()
+                for d, _, names in os.walk(model_dir) for n in names}
+
+    before = snapshot()
+    result = run(*flags)
+    assert result.returncode != 0
+    (line,) = error_lines(result)
+    assert line.startswith(f"error: {backup}/latest.weights.h5 is unreadable (")
+    assert f"delete {backup} to train from the start" in line
+    assert snapshot() == before  # nothing touched
+    with open(previous, "wb") as f:  # the backup before the latest is sound
+        f.write(sound)
+    result = run(*flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the latest backup is damaged: " in result.stdout
+    assert f"resuming from the one before it ({previous})" in result.stdout
+    m = read_metrics(model_dir)
+    assert m["resumed_from_epoch"] == earlier_epoch >= 2
+    assert len(m["history"]["loss"]) == 6 - earlier_epoch
 
 
 def test_multi_worker_strategy_needs_tf_config():

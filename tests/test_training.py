@@ -99,3 +99,53 @@ def test_synchronized_batch_norm_uses_the_whole_global_batch():
     assert (float(mean_on), float(var_on)) == pytest.approx((1.0, 1.0))
     # Unsynchronized, the two replicas' batches each have variance 0.
     assert float(var_off) == pytest.approx(0.0)
+
+
+def _tiny_loop_run(backup_dir, loops):
+    """A Dense model trained by the custom loop for ``loops`` loops of 2 steps;
+    returns (first loop run, the model's weights)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fixnorm_experiments.tasks.base import Plan
+    from fixnorm_experiments.train.custom_loop import custom_loop_fit
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    x = np.arange(24, dtype="float32").reshape(8, 3) / 24
+    ds = tf.data.Dataset.from_tensor_slices((x, x[:, :2])).batch(4).repeat()
+
+    def replica_loss(x, y, y_pred):
+        return tf.reduce_mean(tf.square(y - y_pred))
+
+    first, _ = custom_loop_fit(model, replica_loss, ds, Plan(loops, 2),
+                               tf.distribute.get_strategy(), backup_dir)
+    return first, [w.numpy() for w in model.weights]
+
+
+def test_the_custom_loop_resumes_from_the_newest_sound_checkpoint(tmp_path, capsys):
+    import glob
+
+    backup = str(tmp_path / "backup")
+    assert _tiny_loop_run(backup, 3)[0] == 0
+    # The newest checkpoint (loop 3) is damaged: resume from loop 2's, say so.
+    (newest,) = glob.glob(f"{backup}/ckpt-3.data-*")
+    with open(newest, "r+b") as f:
+        f.truncate(5)
+    capsys.readouterr()
+    first, _ = _tiny_loop_run(backup, 4)
+    out = capsys.readouterr().out
+    assert first == 2
+    assert f"the latest checkpoint is damaged: {backup}/ckpt-3 (" in out
+    assert f"resuming from {backup}/ckpt-2" in out
+    # Both kept checkpoints damaged: one error naming the newest, nothing rewritten.
+    for path in glob.glob(f"{backup}/ckpt-*.index"):
+        with open(path, "r+b") as f:
+            f.truncate(3)
+    before = {p: open(p, "rb").read() for p in glob.glob(f"{backup}/*")}
+    with pytest.raises(ValueError, match=rf"^checkpoint {backup}/ckpt-4 \(.*no sound one "
+                                         rf"before it: delete {backup} to train from the start"):
+        _tiny_loop_run(backup, 5)
+    assert {p: open(p, "rb").read() for p in glob.glob(f"{backup}/*")} == before

@@ -168,8 +168,7 @@ def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
         median = _median_curve(curves, direction)
         axes.fill_between(trials, low, high, color=colour, alpha=0.15, linewidth=0)
         axes.plot(trials, median, color=colour, linewidth=2,
-                  marker="o" if length == 1 else None,
-                  label=f"{method} (median, band: min-max of {len(curves)} seeds)")
+                  marker="o" if length == 1 else None, label=f"{method} ({len(curves)})")
         everything += [v for v in padded.ravel() if v == v]
         shown += [v for v in (median[1:] or median) if v == v]
     for budget in budgets:
@@ -190,7 +189,8 @@ def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
     axes.set_title(title or f"{results.get('recipe', 'tuning')}: best {objective} so far")
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize="x-small", loc="lower right")
+        axes.legend(fontsize="x-small", loc="lower right",
+                    title="median over (n) seeds; band: min to max", title_fontsize="x-small")
     return _save(figure, path)
 
 

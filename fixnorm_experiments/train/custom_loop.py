@@ -4,7 +4,43 @@ Keras 3's `fit` fails under MultiWorkerMirroredStrategy
 (keras-team/keras#20585); TensorFlow's documented custom loop does not.
 """
 
+import os
+
 import tensorflow as tf
+
+
+def _saved(directory):
+    """The checkpoints in ``directory``, newest first ([] if none)."""
+    state = directory and tf.train.get_checkpoint_state(directory)
+    return list(reversed(state.all_model_checkpoint_paths)) if state else []
+
+
+def restore_latest_sound(checkpoint, backup_dir, chief_backup_dir=None):
+    """Restore the newest checkpoint that reads back (the chief's if there are any).
+
+    A damaged one (a full disk, a kill mid-write) is skipped, with a line
+    saying so; if none is sound, a ValueError names the newest and says what
+    to do. Returns the path restored, or None when there is nothing to resume.
+    """
+    candidates = _saved(chief_backup_dir) or _saved(backup_dir)
+    problems = []
+    for path in candidates:
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError,
+                RuntimeError) as error:  # what damaged files raise, by where they break
+            problems.append(f"{path} ({type(error).__name__}: "
+                            f"{' '.join(str(error).split())[:200]})")
+            continue
+        if problems:
+            print(f"the latest checkpoint is damaged: {problems[0]}; resuming from {path}",
+                  flush=True)
+        return path
+    if problems:
+        directory = os.path.dirname(candidates[0])
+        raise ValueError(f"checkpoint {problems[0]} cannot be restored and there is no sound "
+                         f"one before it: delete {directory} to train from the start")
+    return None
 
 
 def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir,
@@ -30,11 +66,9 @@ def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir,
     optimizer = model.optimizer
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
-    manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=1)
-    latest = (chief_backup_dir and tf.train.latest_checkpoint(chief_backup_dir)) \
-        or manager.latest_checkpoint
-    if latest:
-        checkpoint.restore(latest)
+    # Two kept: if the latest is damaged, the run resumes from the one before.
+    manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=2)
+    restore_latest_sound(checkpoint, backup_dir, chief_backup_dir)
     first = int(epoch.numpy())
     if first:
         done, total = plan.position(first)
