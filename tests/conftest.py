@@ -23,6 +23,9 @@ elif BACKEND == "tensorflow":
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "backends(*names): run only on these Keras backends (KERAS_BACKEND)")
+    config.addinivalue_line(
+        "markers", "fault: kills processes on 127.0.0.1 and checks what survives (BUILD.md, "
+                   "'On preemptible machines'); run alone with -m fault")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -87,6 +87,7 @@ def test_finished_run_is_not_overwritten(tmp_path):
     assert (model_dir / "metrics.json").read_text() == '{"eval_accuracy": 0.5}'
 
 
+@pytest.mark.fault
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     model_dir = str(tmp_path / "run")
     flags = [*SMALL, "--epochs=8", f"--model_dir={model_dir}"]
@@ -103,6 +104,7 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert achieved["scale_invariant"] == pytest.approx(targets["scale_invariant"], rel=1e-5)
 
 
+@pytest.mark.fault
 def test_a_damaged_backup_resumes_from_the_one_before_or_is_one_error_line(tmp_path):
     model_dir = str(tmp_path / "run")
     backup = os.path.join(model_dir, "backup")
@@ -165,6 +167,7 @@ def test_two_workers_finish_with_identical_weights_and_held_norms(tmp_path):
             assert held["achieved"][group] == pytest.approx(held["targets"][group], rel=1e-5)
 
 
+@pytest.mark.fault
 def test_two_workers_killed_after_a_backup_resume_from_it(tmp_path):
     """A worker SIGKILLed after a backup, the job torn down and started again (both
     workers, as a launcher would): it resumes from the backup and ends with identical

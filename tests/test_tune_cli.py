@@ -129,6 +129,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, flags, message
     assert sorted(os.listdir(out)) == ["keep.txt"]
 
 
+@pytest.mark.fault
 def test_killed_search_resumes_without_losing_or_rerunning_trials(tmp_path):
     out = str(tmp_path / "t")
     flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
@@ -173,6 +174,7 @@ def test_killed_search_resumes_without_losing_or_rerunning_trials(tmp_path):
     assert len(set(values)) == len(values)
 
 
+@pytest.mark.fault
 def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     out = str(tmp_path / "t")
     flags = [*FAST, "--method=fixnorm", "--max_trials=6", f"--directory={out}"]
@@ -193,6 +195,7 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     assert "within 0.0020" in outputs[0]
 
 
+@pytest.mark.fault
 def test_a_lost_worker_does_not_hang_the_search(tmp_path):
     """A worker killed after its first trial, never restarted: after --worker_timeout
     its trial goes to the other worker, and the search finishes with every trial
@@ -243,6 +246,7 @@ def start_cluster(tmp_path, flags, names):
     return processes, logs, environments
 
 
+@pytest.mark.fault
 def test_a_killed_chief_restarted_resumes_the_search(tmp_path):
     """The chief SIGKILLed after the first finished trial and started again: the
     workers wait for it, the search goes on, and no trial is lost or run twice."""
@@ -276,6 +280,7 @@ def test_a_killed_chief_restarted_resumes_the_search(tmp_path):
         assert "Traceback" not in logs[name].read_text()
 
 
+@pytest.mark.fault
 def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
     out = str(tmp_path / "t")
     flags = [*FAST, "--method=random", "--max_trials=20", "--chief_timeout=4",
@@ -296,6 +301,7 @@ def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
     assert "Traceback" not in output
 
 
+@pytest.mark.fault
 def test_distributed_compare_completes_every_search_once(tmp_path):
     """--compare under chief/worker mode, one port: the searches run one after
     another, each trial of each completes once, and the chief prints the table."""
