@@ -135,6 +135,7 @@ def test_tuner_accepts_a_segmentation_recipe(data_dir, tmp_path):
 
 
 @pytest.mark.fault
+@pytest.mark.timeout(600)  # two starts of two workers each
 def test_two_workers_killed_and_restarted_train_segmentation_to_identical_weights(
         data_dir, tmp_path):
     """Two workers, one SIGKILLed after a checkpoint, both started again: they resume
