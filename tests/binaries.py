@@ -98,9 +98,7 @@ def kill_workers_after_backup(command, environments, model_dir, epoch, timeout, 
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
+        kill_left(processes)
 
 
 def free_ports(n):
@@ -135,6 +133,13 @@ def start_logged(command, environment, log_path):
     with open(log_path, "w", encoding="utf-8") as log:
         return subprocess.Popen(command, cwd=ROOT, env=environment, text=True, stdout=log,
                                 stderr=subprocess.STDOUT)
+
+
+def kill_left(processes):
+    """SIGKILL every process still running (a failed test leaves none behind)."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
 
 
 def wait_until(condition, timeout, what):

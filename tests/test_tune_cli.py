@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.binaries import ROOT, clean_env, free_ports, run_together, start_logged, wait_until
+from tests.binaries import (ROOT, clean_env, free_ports, kill_left, run_together, start_logged,
+                            wait_until)
 
 # One epoch of 3 steps: seconds per trial, enough to exercise the machinery.
 FAST = ["--recipe=digits_tune", "--epochs=1", "--steps_per_epoch=3"]
@@ -216,9 +217,7 @@ def test_a_lost_worker_does_not_hang_the_search(tmp_path):
         for name in ("tuner0", "chief"):
             assert processes[name].wait(timeout=180) == 0, logs[name].read_text()[-3000:]
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        kill_left(processes.values())
     chief, survivor = logs["chief"].read_text(), logs["tuner0"].read_text()
     lost = re.search(r"^worker tuner1 silent for \d+ s \(worker_timeout 5 s\): "
                      r"(trial (\d+) goes to the next worker|it held no trial)", chief, re.M)
@@ -267,9 +266,7 @@ def test_a_killed_chief_restarted_resumes_the_search(tmp_path):
         for name in ("tuner0", "tuner1", "chief_again"):
             assert processes[name].wait(timeout=180) == 0, logs[name].read_text()[-3000:]
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        kill_left(processes.values())
     assert "resuming:" in logs["chief_again"].read_text()
     ran = [int(n) for name in ("tuner0", "tuner1")
            for _, _, n in live_lines(logs[name].read_text())]
@@ -291,9 +288,7 @@ def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
         processes["chief"].send_signal(signal.SIGKILL)
         assert processes["tuner0"].wait(timeout=120) != 0
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        kill_left(processes.values())
     output = logs["tuner0"].read_text()
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "did not answer" in errors[0] and \
@@ -313,9 +308,7 @@ def test_distributed_compare_completes_every_search_once(tmp_path):
         for name in ("tuner0", "tuner1", "chief"):
             assert processes[name].wait(timeout=240) == 0, logs[name].read_text()[-3000:]
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        kill_left(processes.values())
     ran = {}
     for name in ("tuner0", "tuner1"):
         for method, seed, n in live_lines(logs[name].read_text()):

@@ -66,6 +66,23 @@ def _nan_for_none(values):
     return [math.nan if value is None else value for value in values]
 
 
+def _finish_curves(axes, results, shown, everything, target, title):
+    """Axes of a best-so-far plot: zoomed on ``shown`` (said so), labels, title, grid."""
+    from matplotlib.ticker import MaxNLocator
+
+    limits = zoom_limits(shown + ([target] if target is not None else []), everything)
+    if limits is not None:
+        axes.set_ylim(*limits)
+        axes.annotate("y axis zoomed: earlier, worse scores lie below",
+                      (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
+                      color="0.4")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("trials")
+    axes.set_ylabel(f"best {results.get('objective', 'score')} so far")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+
+
 def plot_best_so_far(results, path):
     """Best score so far against trial count, per method and seed, as a PNG.
 
@@ -81,7 +98,6 @@ def plot_best_so_far(results, path):
       ``path``.
     """
     _require_matplotlib()
-    from matplotlib.ticker import MaxNLocator
 
     direction = results.get("direction", "max")
     check_direction(direction)
@@ -109,18 +125,9 @@ def plot_best_so_far(results, path):
     if target is not None:
         axes.axhline(target, color="0.3", linestyle="--", linewidth=1,
                      label=f"target {target:.4f} (margin {results.get('margin', 0.0) or 0.0:g})")
-    limits = zoom_limits(shown + ([target] if target is not None else []), everything)
-    if limits is not None:
-        axes.set_ylim(*limits)
-        axes.annotate("y axis zoomed: earlier, worse scores lie below",
-                      (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
-                      color="0.4")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("trials")
-    axes.set_ylabel(f"best {results.get('objective', 'score')} so far")
-    axes.set_title(f"{results.get('recipe', 'tuning')}: best "
+    _finish_curves(axes, results, shown, everything, target,
+                   f"{results.get('recipe', 'tuning')}: best "
                    f"{results.get('objective', 'score')} so far ({direction})")
-    axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="small")
     return _save(figure, path)
@@ -145,7 +152,6 @@ def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
       ``path``.
     """
     _require_matplotlib()
-    from matplotlib.ticker import MaxNLocator
 
     direction = results.get("direction", "max")
     check_direction(direction)
@@ -176,18 +182,9 @@ def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
     if target is not None:
         axes.axhline(target, color="0.3", linestyle="--", linewidth=1,
                      label=f"target {target:.4f}")
-    limits = zoom_limits(shown + ([target] if target is not None else []), everything)
-    if limits is not None:
-        axes.set_ylim(*limits)
-        axes.annotate("y axis zoomed: earlier, worse scores lie below",
-                      (0.01, 0.01), xycoords="axes fraction", fontsize="x-small",
-                      color="0.4")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("trials")
-    objective = results.get("objective", "score")
-    axes.set_ylabel(f"best {objective} so far")
-    axes.set_title(title or f"{results.get('recipe', 'tuning')}: best {objective} so far")
-    axes.grid(alpha=0.3)
+    _finish_curves(axes, results, shown, everything, target, title or
+                   f"{results.get('recipe', 'tuning')}: best "
+                   f"{results.get('objective', 'score')} so far")
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="x-small", loc="lower right",
                     title="median over (n) seeds; band: min to max", title_fontsize="x-small")
