@@ -299,13 +299,24 @@ def test_a_worker_that_loses_the_chief_for_good_exits_with_one_line(tmp_path):
 @pytest.mark.fault
 def test_distributed_compare_completes_every_search_once(tmp_path):
     """--compare under chief/worker mode, one port: the searches run one after
-    another, each trial of each completes once, and the chief prints the table."""
+    another, each trial of each completes once, and the chief prints the table;
+    the chief killed during the second search and started again skips the first,
+    finished search and resumes the second."""
     out = str(tmp_path / "t")
     flags = [*FAST, "--compare=fixnorm,random", "--seeds=0", "--max_trials=3",
-             f"--directory={out}"]
-    processes, logs, _ = start_cluster(tmp_path, flags, ("chief", "tuner0", "tuner1"))
+             "--chief_timeout=120", f"--directory={out}"]
+    processes, logs, environments = start_cluster(tmp_path, flags, ("chief", "tuner0",
+                                                                    "tuner1"))
     try:
-        for name in ("tuner0", "tuner1", "chief"):
+        wait_until(lambda: any(m == "random" for name in ("tuner0", "tuner1")
+                               for m, _, _ in live_lines(logs[name].read_text())), 240,
+                   "a finished trial of the second search")
+        processes["chief"].send_signal(signal.SIGKILL)
+        processes["chief"].wait(timeout=30)
+        logs["chief_again"] = tmp_path / "chief_again.log"
+        processes["chief_again"] = start_logged(command(*flags), environments["chief"],
+                                                logs["chief_again"])
+        for name in ("tuner0", "tuner1", "chief_again"):
             assert processes[name].wait(timeout=240) == 0, logs[name].read_text()[-3000:]
     finally:
         kill_left(processes.values())
@@ -317,11 +328,12 @@ def test_distributed_compare_completes_every_search_once(tmp_path):
     assert sorted(ran) == sorted(expected)
     for key, numbers in ran.items():
         assert sorted(numbers) == [1, 2, 3], (key, numbers)
+    chief = logs["chief_again"].read_text()
+    assert "[fixnorm seed 0] finished already" in chief
     r = results(out)
     assert [(run["method"], run["seed"]) for run in r["runs"]] == expected
     for run in r["runs"]:
         assert [t["status"] for t in run["trials"]] == ["COMPLETED"] * 3
-    chief = logs["chief"].read_text()
     assert re.search(r"^fixnorm\s+1\s+\d\.\d{4} \+- ", chief, re.M)
     assert re.search(r"^random\s+1\s+\d\.\d{4} \+- ", chief, re.M)
 

@@ -265,6 +265,8 @@ def test_a_chief_gone_for_chief_timeout_is_one_clear_error(reconnect):
         "5 s (--chief_timeout): restart the chief on the same --directory, then this worker "
         "with the same tuner id; finished trials are kept")
     assert isinstance(lost.value, ConnectionError)
+    # keras-tuner re-raises a FatalError instead of marking the running trial failed.
+    assert isinstance(lost.value, keras_tuner.errors.FatalError)
     # A call that itself waited chief_timeout for the chief: lost at once.
     wrapped = reconnect.ReconnectingClient(
         FlakyClient([grpc.StatusCode.DEADLINE_EXCEEDED]), 5, clock=clock, sleep=sleep)
@@ -304,3 +306,147 @@ def test_a_restarted_chief_lets_each_worker_keep_its_trial(tmp_path):
     finish(restarted, taken, 0.7)
     assert sorted(restarted.end_order) == sorted(restarted.trials)
     assert restarted.create_trial("b").status == Status.STOPPED
+
+
+def test_a_worker_told_to_wait_that_dies_is_dropped_even_if_no_one_asks(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    held_by_a, held_by_b = oracle.create_trial("a"), oracle.create_trial("b")
+    assert oracle.create_trial("c").status == Status.IDLE  # then "c" dies
+    finish(oracle, held_by_a, 0.5)
+    assert oracle.create_trial("a").status == Status.IDLE  # "b" still holds a trial
+    finish(oracle, held_by_b, 0.6)
+    assert oracle.create_trial("b").status == Status.STOPPED
+    assert oracle.create_trial("a").status == Status.STOPPED
+    assert oracle.tuner_ids == {"c"}  # keras-tuner's chief would wait for "c" forever
+    oracle._sweep()
+    assert oracle.tuner_ids == {"c"}  # not silent long enough yet
+    clock.now += 10
+    oracle._sweep()  # what the chief's sweeper thread does every worker_timeout / 4
+    assert not oracle.tuner_ids and not oracle.ongoing_trials
+
+
+def test_a_failed_late_report_of_a_queued_trial_is_not_run_again(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    held_by_a, held_by_b = oracle.create_trial("a"), oracle.create_trial("b")
+    clock.now += 10  # both silent: both trials go back to the queue
+    taken = oracle.create_trial("c")
+    assert taken.trial_id == held_by_b.trial_id and oracle._retry_queue == ["0"]
+    failed = trial_module.Trial(held_by_a.hyperparameters.copy(), trial_id="0",
+                                status=Status.FAILED)
+    oracle.end_trial(failed)  # "a" was only slow, and its trial failed
+    assert oracle._retry_queue == [] and oracle.trials["0"].status == Status.FAILED
+    finish(oracle, taken, 0.6)
+    assert oracle.create_trial("c").status == Status.STOPPED
+    assert oracle.end_order.count("0") == 1
+
+
+def test_the_new_holder_of_a_trial_ended_by_a_late_report_stays_known(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=1)
+    held_by_a = oracle.create_trial("a")
+    clock.now += 10
+    taken = oracle.create_trial("b")
+    finish(oracle, held_by_a, 0.4)  # "a" reports after all; "b" is still training
+    for _ in range(3):  # "b" keeps beating; "d" must wait for it, not stop
+        clock.now += 8
+        oracle.get_trial(taken.trial_id)
+        assert oracle.create_trial("d").status == Status.IDLE
+    assert "b" in oracle.tuner_ids and oracle.lost == [("a", "0")]
+    finish(oracle, taken, 0.9)  # ignored
+    assert oracle.create_trial("b").status == Status.STOPPED
+    assert oracle.create_trial("d").status == Status.STOPPED
+    assert not oracle.tuner_ids and oracle.trials["0"].score == pytest.approx(0.4)
+
+
+def test_reports_of_a_trial_this_search_does_not_have_are_ignored(tmp_path):
+    oracle = random_oracle(tmp_path, Clock(), max_trials=2)
+    trial = oracle.create_trial("a")
+    stray = trial_module.Trial(trial.hyperparameters.copy(), trial_id="7",
+                               status=Status.COMPLETED)
+    oracle.end_trial(stray)  # from a worker still on another search: no KeyError
+    assert oracle.update_trial("7", {"score": 1.0}).status == Status.STOPPED
+    assert oracle.get_trial("7").status == Status.STOPPED
+    assert set(oracle.trials) == {trial.trial_id} and oracle.end_order == []
+
+
+def test_search_finished_when_nothing_is_held_queued_or_left(tmp_path):
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2)
+    assert not oracle.search_finished()
+    first = oracle.create_trial("a")
+    finish(oracle, first, 0.5)
+    assert not oracle.search_finished()  # one trial left to hand out
+    second = oracle.create_trial("a")
+    assert not oracle.search_finished()  # held
+    finish(oracle, second, 0.6)
+    assert oracle.search_finished()
+    fixnorm = FixNormTuneOracle(objective=OBJECTIVE, lr_start=0.2, worker_timeout=30,
+                                lr_trials=2, alpha_trials=1, clock=clock)
+    fixnorm._set_project_dir(str(tmp_path), "f")
+    while not fixnorm.search_finished():
+        trial = fixnorm.create_trial("a")
+        assert trial.status == Status.RUNNING
+        finish(fixnorm, trial, 0.5)
+    assert fixnorm.create_trial("a").status == Status.STOPPED
+
+
+class ServingClient:
+    """An OracleClient stand-in: the chief serves these searches in turn, one per probe."""
+
+    def __init__(self, serving):
+        self.serving, self.sent = list(serving), []
+        hp = keras_tuner.HyperParameters()
+        hp.Float("x", 0.0, 1.0)
+        self._oracle = type("Local", (), {"hyperparameters": hp})()
+
+    def get_trial(self, trial_id):
+        if trial_id == leases.SEARCH_PROBE:
+            name = self.serving.pop(0) if len(self.serving) > 1 else self.serving[0]
+            return trial_module.Trial(None, trial_id=name, status=Status.IDLE)
+        self.sent.append(("get_trial", trial_id))
+        return trial_module.Trial(None, trial_id=trial_id, status=Status.RUNNING)
+
+    def create_trial(self, tuner_id):
+        self.sent.append(("create_trial", tuner_id))
+        return trial_module.Trial(None, trial_id="0", status=Status.RUNNING)
+
+    def end_trial(self, trial):
+        self.sent.append(("end_trial", trial.trial_id))
+
+
+def test_a_worker_waits_for_its_search_and_skips_those_the_chief_has_finished(reconnect):
+    clock, reconnected = Clock(), []
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    def new_connection(old):
+        reconnected.append(old)
+        return old
+
+    order = ["fixnorm_seed0", "random_seed0", "fixnorm_seed1"]
+    # The chief still winds down the search before ours: wait, on new connections.
+    client = ServingClient(["fixnorm_seed0", "fixnorm_seed0", "random_seed0"])
+    wrapped = reconnect.ReconnectingClient(client, 30, search="random_seed0", searches=order,
+                                           clock=clock, sleep=sleep, reconnect=new_connection)
+    assert wrapped.create_trial("tuner0").status == Status.RUNNING
+    assert client.sent == [("create_trial", "tuner0")] and len(reconnected) == 2
+    # The chief (restarted) serves a later search: ours is over; answered here.
+    client = ServingClient(["fixnorm_seed1"])
+    wrapped = reconnect.ReconnectingClient(client, 30, search="random_seed0", searches=order,
+                                           clock=clock, sleep=sleep, reconnect=new_connection)
+    assert wrapped.this_search_is_over()
+    assert wrapped.create_trial("tuner0").status == Status.STOPPED
+    assert wrapped.get_trial("3").status == Status.STOPPED
+    assert wrapped.end_trial(trial_module.Trial(None, trial_id="3")) is None
+    assert client.sent == []  # nothing of ours reached another search
+    # A search the worker does not know, for chief_timeout: one clear error.
+    client = ServingClient(["bo_wd_seed7"])
+    wrapped = reconnect.ReconnectingClient(client, 5, search="random_seed0", searches=order,
+                                           clock=clock, sleep=sleep, reconnect=new_connection)
+    with pytest.raises(reconnect.ChiefLost, match=r"the chief serves search 'bo_wd_seed7', "
+                       r"not 'random_seed0', after 5 s \(--chief_timeout\): start every "
+                       r"process with the same --compare, --seeds and flags"):
+        wrapped.create_trial("tuner0")

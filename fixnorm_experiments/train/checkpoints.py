@@ -46,9 +46,13 @@ def _backup_damage(weights, metadata):
     try:
         import h5py
 
+        def read(name, item):
+            if isinstance(item, h5py.Dataset):
+                item[()]
+            # None: go on (visititems stops at the first callback that returns something)
+
         with h5py.File(weights, "r") as f:
-            f.visititems(lambda name, item: item[()] if isinstance(item, h5py.Dataset)
-                         else None)
+            f.visititems(read)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         return f"{weights} is unreadable ({' '.join(str(error).split())})"
     return None

@@ -68,11 +68,11 @@ def custom_loop_fit(model, replica_loss, train_ds, plan, strategy, backup_dir,
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
     # Two kept: if the latest is damaged, the run resumes from the one before.
     manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=2)
-    restore_latest_sound(checkpoint, backup_dir, chief_backup_dir)
+    restored = restore_latest_sound(checkpoint, backup_dir, chief_backup_dir)
     first = int(epoch.numpy())
     if first:
         done, total = plan.position(first)
-        print(f"resuming from {plan.unit[:-1]} {done} of {total} (state in {backup_dir})",
+        print(f"resuming from {plan.unit[:-1]} {done} of {total} (state in {restored})",
               flush=True)
     distributed = strategy.experimental_distribute_dataset(train_ds)
 

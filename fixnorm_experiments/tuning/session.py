@@ -37,6 +37,15 @@ def distributed_role():
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
+def project_name(method, seed):
+    return f"{method}_seed{seed}"
+
+
+def search_names(config):
+    """Every search's project name, in the order `run_searches` runs them."""
+    return [project_name(method, seed) for seed in config.seeds for method in config.methods]
+
+
 def run_search(config, task, data, plan, method, seed, out_dir):
     """One method, one seed: search (or resume), print live lines; the run record
     (None on a worker)."""
@@ -58,15 +67,20 @@ def run_search(config, task, data, plan, method, seed, out_dir):
 
     started = time.monotonic()
     tuner = RecipeTuner(oracle, hypermodel, seed=seed, on_result=live, directory=out_dir,
-                        project_name=f"{method}_seed{seed}", overwrite=config.overwrite,
+                        project_name=project_name(method, seed), overwrite=config.overwrite,
                         executions_per_trial=config.executions_per_trial,
                         heartbeat_interval=(config.worker_timeout / 4
                                             if distributed_role() == "worker" else None),
-                        chief_timeout=config.chief_timeout)
+                        chief_timeout=config.chief_timeout, searches=search_names(config))
     if distributed_role() != "worker" and oracle.trials:
         print(f"[{method} seed {seed}] resuming: {len(oracle.trials)} trial(s) already in "
               f"{tuner.project_dir}", flush=True)
-    tuner.search(verbose=0)
+    if distributed_role() == "chief" and oracle.search_finished():
+        # A restarted chief does not serve a finished search again: its workers
+        # have moved on, or will (`tf_fixnorm.tuning.reconnect`).
+        print(f"[{method} seed {seed}] finished already", flush=True)
+    else:
+        tuner.search(verbose=0)
     if distributed_role() == "worker":
         return None
     run["trials"] = trial_records(tuner.oracle, tuner.names, tuner.seconds)

@@ -108,17 +108,20 @@ class RecipeTuner(keras_tuner.Tuner):
         it makes to the chief while a trial runs (`leases.heartbeat`); None: none.
       chief_timeout: on a worker, seconds to wait for a chief that does not
         answer before giving up (`reconnect.ReconnectingClient`); None:
-        keras-tuner's hour, and a traceback if the chief dies mid-call.
+        keras-tuner's hour.
+      searches: the project names of every search of the session, in the
+        order they run: a worker skips those the chief has finished.
       **kwargs: `keras_tuner.Tuner` arguments (``directory``,
         ``project_name``, ``overwrite``, ``executions_per_trial``, ...).
     """
 
     def __init__(self, oracle, hypermodel, seed=0, on_result=None, idle_wait=1.0,
-                 heartbeat_interval=None, chief_timeout=None, **kwargs):
+                 heartbeat_interval=None, chief_timeout=None, searches=(), **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
-        self._local_oracle, self.chief_timeout = oracle, chief_timeout
-        if self._is_worker() and chief_timeout is not None:
-            self.oracle = reconnect.ReconnectingClient(self.oracle, chief_timeout)
+        if self._is_worker():
+            self.oracle = reconnect.ReconnectingClient(
+                self.oracle, chief_timeout or oracle_client.TIMEOUT, search=self.project_name,
+                searches=searches)
         if self.executions_per_trial > 1:
             # Execution i starts from seed + i: a model reset to one seed's
             # initial state cannot serve them all.
@@ -140,31 +143,11 @@ class RecipeTuner(keras_tuner.Tuner):
         self._started[trial.trial_id] = time.monotonic()
         super().on_trial_begin(trial)
 
-    def _new_client(self):
-        client = oracle_client.OracleClient(self._local_oracle)
-        if self.chief_timeout is None:
-            return client
-        return reconnect.ReconnectingClient(client, self.chief_timeout)
-
-    def _wait_for_this_search(self):
-        """On a worker: wait until the chief serves this search, not the one before."""
-        deadline = time.monotonic() + (self.chief_timeout or oracle_client.TIMEOUT)
-        while True:
-            serving = self.oracle.get_trial(leases.SEARCH_PROBE).trial_id
-            if serving == self.project_name:
-                return
-            if time.monotonic() > deadline:
-                raise reconnect.ChiefLost(
-                    f"the chief still serves search {serving!r}, not {self.project_name!r}, "
-                    f"after {self.chief_timeout or oracle_client.TIMEOUT:g} s: start every "
-                    "process with the same --compare, --seeds and flags")
-            time.sleep(self.idle_wait)
-            # A new connection: the old search's server may still hold this one.
-            self.oracle = self._new_client()
-
     def search(self, *args, **kwargs):
-        if self._is_worker():
-            self._wait_for_this_search()
+        if self._is_worker() and self.oracle.this_search_is_over():
+            # The chief has finished this search (a worker restarted, or a chief
+            # restarted past it): on to the next.
+            return None
         return super().search(*args, **kwargs)
 
     def _populate_initial_space(self):

@@ -65,6 +65,8 @@ class WorkerLeases:
         self._clock = clock
         self._heard = {}  # tuner_id -> when the chief last heard from it
         self._stopping = set()  # asked after the search ran out; told to wait
+        self._given = {}  # trial_id -> the worker it was last handed to
+        self._sweeper = None
         self.lost = []  # (tuner_id, trial_id) in the order trials were taken back
         super().__init__(*args, **kwargs)
 
@@ -75,6 +77,11 @@ class WorkerLeases:
             if trial.trial_id == trial_id:
                 return tuner_id
         return None
+
+    def _worker_of(self, trial_id):
+        """Who reports on ``trial_id``: its holder, or the worker last handed it (still
+        training it after a worker thought lost ended it first)."""
+        return self._holder(trial_id) or self._given.get(trial_id)
 
     def _hear(self, tuner_id):
         if tuner_id is not None:
@@ -97,6 +104,8 @@ class WorkerLeases:
             self._heard.pop(tuner_id, None)
             trial = self.ongoing_trials.pop(tuner_id, None)
             what = "it held no trial"
+            for trial_id in [t for t, w in self._given.items() if w == tuner_id]:
+                del self._given[trial_id]
             if trial is not None:
                 if trial.trial_id not in self._retry_queue:
                     self._retry_queue.append(trial.trial_id)
@@ -106,6 +115,44 @@ class WorkerLeases:
                   f"{self.worker_timeout:g} s): {what}", flush=True)
         if taken:
             self.save()
+
+    @keras_tuner.synchronized
+    def _sweep(self):
+        self._take_back_lost_trials(None)
+
+    def _start_sweeper(self):
+        """On the chief: drop lost workers even when no one asks any more (a worker
+        told to wait that dies would otherwise keep the chief from exiting)."""
+        if self._sweeper is not None or self.worker_timeout is None:
+            return
+        from keras_tuner.src.distribute import utils as dist_utils
+
+        if not dist_utils.is_chief_oracle():
+            return
+
+        def sweep():
+            while True:
+                time.sleep(self.worker_timeout / 4)
+                self._sweep()
+
+        self._sweeper = threading.Thread(target=sweep, name="fixnorm-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def search_finished(self):
+        """Nothing held, nothing queued, nothing left to hand out: a restarted chief
+        need not serve this search again."""
+        if self.ongoing_trials or self._retry_queue:
+            return False
+        if any(t.status not in (_Status.COMPLETED, _Status.FAILED)
+               for t in self.trials.values()):
+            return False
+        if self.max_trials and len(self.trials) >= self.max_trials:
+            return True
+        return self._search_done()
+
+    def _search_done(self):
+        """Whether the search proposes nothing more (subclasses that stop early say so)."""
+        return False
 
     def _others_may_need(self, asking):
         """Whether another worker holds a trial, or may be lost without the chief
@@ -132,7 +179,8 @@ class WorkerLeases:
             if trial is None or trial_id not in self._retry_queue or trial.status in (
                     _Status.COMPLETED, _Status.FAILED):
                 continue
-            self._retry_queue.remove(trial_id)
+            while trial_id in self._retry_queue:  # keras-tuner may have queued it twice
+                self._retry_queue.remove(trial_id)
             trial.status = _Status.RUNNING
             self.ongoing_trials[tuner_id] = trial
             self.tuner_ids.add(tuner_id)
@@ -141,9 +189,14 @@ class WorkerLeases:
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        self._start_sweeper()
         self._hear(tuner_id)
         self._take_back_lost_trials(tuner_id)
+        # A trial queued again that has ended meanwhile is not run twice.
+        self._retry_queue = [t for t in self._retry_queue if not self._finished(t)]
         trial = super().create_trial(tuner_id)
+        if trial.status == _Status.RUNNING:
+            self._given[trial.trial_id] = tuner_id
         if trial.status != _Status.STOPPED or self.worker_timeout is None:
             return trial
         if self._others_may_need(tuner_id):
@@ -160,9 +213,11 @@ class WorkerLeases:
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
-        self._hear(self._holder(trial_id))
-        if self._finished(trial_id):  # a late report: the trial is already ended
-            return self.trials[trial_id]
+        self._hear(self._worker_of(trial_id))
+        if trial_id not in self.trials or self._finished(trial_id):
+            # A late report, or one meant for another search: nothing to update.
+            return self.trials.get(trial_id) or trial_module.Trial(
+                self.hyperparameters.copy(), trial_id=trial_id, status=_Status.STOPPED)
         return super().update_trial(trial_id, metrics, step=step)
 
     @keras_tuner.synchronized
@@ -171,11 +226,18 @@ class WorkerLeases:
             return trial_module.Trial(self.hyperparameters.copy(),
                                       trial_id=getattr(self, "_project_name", None) or "",
                                       status=_Status.IDLE)
-        self._hear(self._holder(trial_id))
+        self._hear(self._worker_of(trial_id))
+        if trial_id not in self.trials:
+            return trial_module.Trial(self.hyperparameters.copy(), trial_id=trial_id,
+                                      status=_Status.STOPPED)
         return super().get_trial(trial_id)
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
+        if trial.trial_id not in self.trials:  # meant for another search: keep it out
+            print(f"a report of trial {trial.trial_id}, which this search does not have, "
+                  "is ignored", flush=True)
+            return
         holder = self._holder(trial.trial_id)
         if self._finished(trial.trial_id):
             print(f"trial {trial.trial_id} had already ended: a second report of it (a worker "
@@ -183,9 +245,10 @@ class WorkerLeases:
             if holder is not None:  # the worker it was handed to is free again
                 del self.ongoing_trials[holder]
             return
-        self._hear(holder)
-        if trial.trial_id in self._retry_queue and trial.status == _Status.COMPLETED:
-            # Taken back from a worker thought lost, which finished it after all.
+        self._hear(self._worker_of(trial.trial_id))
+        # Queued again after its worker was taken for lost, which reports after all:
+        # out of the queue (keras-tuner puts it back if a retry is due).
+        while trial.trial_id in self._retry_queue:
             self._retry_queue.remove(trial.trial_id)
         super().end_trial(trial)
 

@@ -112,6 +112,9 @@ class FixNormTuneOracle(DurableState, WorkerLeases, keras_tuner.Oracle):
         """The stage in progress: LR_STAGE, ALPHA_STAGE, or None when finished."""
         return self.plan.stage(self.observations())
 
+    def _search_done(self):
+        return self.stage() is None
+
     def populate_space(self, trial_id):
         decision = self.plan.next(self.observations())
         if decision.action == two_stage.WAIT:
