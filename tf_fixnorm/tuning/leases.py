@@ -45,6 +45,13 @@ _Status = trial_module.TrialStatus
 SEARCH_PROBE = "?search"
 
 
+def _is_chief():
+    """Whether this process is keras-tuner's chief (serving workers)."""
+    from keras_tuner.src.distribute import utils as dist_utils
+
+    return dist_utils.is_chief_oracle()
+
+
 class WorkerLeases:
     """Mixin for a `keras_tuner.Oracle`: a worker silent for ``worker_timeout`` s loses
     its trial to the next worker that asks (see the module docstring).
@@ -123,11 +130,7 @@ class WorkerLeases:
     def _start_sweeper(self):
         """On the chief: drop lost workers even when no one asks any more (a worker
         told to wait that dies would otherwise keep the chief from exiting)."""
-        if self._sweeper is not None or self.worker_timeout is None:
-            return
-        from keras_tuner.src.distribute import utils as dist_utils
-
-        if not dist_utils.is_chief_oracle():
+        if self._sweeper is not None or self.worker_timeout is None or not _is_chief():
             return
 
         def sweep():
@@ -172,8 +175,8 @@ class WorkerLeases:
         # let each keep its trial (and lose it only after worker_timeout of
         # silence) rather than hand it to a second worker.
         super().reload()
-        if self.worker_timeout is None:
-            return
+        if self.worker_timeout is None or not _is_chief():
+            return  # one process: no one else is running them; keras-tuner's queue
         for tuner_id, trial_id in getattr(self, "_resumed_holders", {}).items():
             trial = self.trials.get(trial_id)
             if trial is None or trial_id not in self._retry_queue or trial.status in (
