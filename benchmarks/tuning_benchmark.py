@@ -336,6 +336,13 @@ def main(argv):
     if FLAGS.smoke:
         recipe = dataclasses.replace(recipe, epochs=1)
     os.makedirs(FLAGS.out, exist_ok=True)
+    from fixnorm_experiments.cli.common import native_stderr_captured
+
+    with native_stderr_captured() as native_lines:  # TensorFlow's load-time C++ lines
+        import tensorflow  # noqa: F401
+    if native_lines:
+        with open(os.path.join(FLAGS.out, "warnings.log"), "a", encoding="utf-8") as log:
+            log.write("\n".join(native_lines) + "\n")
     started = time.monotonic()
     summary_path = os.path.join(FLAGS.out, "summary.json")
     summary = {}

@@ -35,6 +35,7 @@ def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
         assert margin["finding"].startswith("Against the target ")
         assert margin["finding"] in result.stdout
     assert "--alpha_start=1 --lr_start=0.02" in result.stdout
+    assert "absl::InitializeLog" not in result.stdout + result.stderr  # in warnings.log
     with open(out / "best_so_far_digits_bench.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert summary["quality"]["reference"]["values"] == {"lr": 0.2, "weight_decay": 5e-4}
