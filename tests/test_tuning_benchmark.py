@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.timeout(600)  # several tuner processes, each importing TensorFlow
 def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
     out = tmp_path / "bench"
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
@@ -19,11 +22,11 @@ def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
         assert heading in result.stdout
     with open(out / "summary.json", encoding="utf-8") as f:
         summary = json.load(f)
-    methods = ["fixnorm", "bo_wd", "optuna_tpe", "no_decay", "fixnorm_no_prior"]
+    methods = ["fixnorm", "bo_wd", "fixnorm_no_prior"]
     assert list(summary["quality"]) == [*methods, "reference"]
     assert set(summary["quality"]["fixnorm"]["values"]) == {"lr", "alpha"}
+    assert set(summary["quality"]["fixnorm_no_prior"]["values"]) == {"lr", "alpha"}
     assert set(summary["quality"]["bo_wd"]["values"]) == {"lr", "weight_decay"}
-    assert set(summary["quality"]["no_decay"]["values"]) == {"lr"}
     # The efficiency part: every method at the budget, FixNorm-tune without prior
     # knowledge starting at alpha 1 and a tenth of the reference lr, margins of one
     # and two seed-noise stds (one seed: no spread, so the 0.001 floor), each with
@@ -39,7 +42,7 @@ def test_smoke_runs_every_part_and_writes_the_summary(tmp_path):
     with open(out / "best_so_far_digits_bench.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert summary["quality"]["reference"]["values"] == {"lr": 0.2, "weight_decay": 5e-4}
-    assert set(summary["ablations"]) == {"defaults", "others_held"}
+    assert set(summary["ablations"]) == {"others_held"}
     for row in summary["quality"].values():
         assert all(0.0 <= t <= 1.0 for t in row["test"])
 

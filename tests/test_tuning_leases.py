@@ -280,9 +280,17 @@ def test_a_chief_gone_for_chief_timeout_is_one_clear_error(reconnect):
 
 
 def test_a_restarted_chief_lets_each_worker_keep_its_trial(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")  # keras-tuner's chief, as the CLI
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    def reload_as(role, oracle):
+        with monkeypatch.context() as env:  # keras-tuner's chief, or one process
+            if role == "chief":
+                env.setenv("KERASTUNER_TUNER_ID", "chief")
+                env.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+                env.setenv("KERASTUNER_ORACLE_PORT", "8000")
+            else:
+                env.delenv("KERASTUNER_ORACLE_IP", raising=False)
+            oracle.reload()
+        return oracle
+
     clock = Clock()
     oracle = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10)
     held_by_a = oracle.create_trial("a")
@@ -291,22 +299,20 @@ def test_a_restarted_chief_lets_each_worker_keep_its_trial(tmp_path, monkeypatch
     held_by_b = oracle.create_trial("b")
     oracle.save()
     # The chief is killed and started again on the same directory.
-    restarted = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10)
-    restarted.reload()
+    restarted = reload_as("chief", random_oracle(tmp_path, clock, max_trials=3,
+                                                 worker_timeout=10))
     assert restarted._retry_queue == []
     assert {t: trial.trial_id for t, trial in restarted.ongoing_trials.items()} == {
         "a": held_by_a.trial_id, "b": held_by_b.trial_id}
     # Without a timeout, or resumed in one process (no workers to keep anything),
     # keras-tuner's way: the running trials wait in the retry queue.
-    plain = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=None)
-    plain.reload()
+    plain = reload_as("chief", random_oracle(tmp_path, clock, max_trials=3,
+                                             worker_timeout=None))
     assert plain.ongoing_trials == {}
     assert sorted(plain._retry_queue) == sorted([held_by_a.trial_id, held_by_b.trial_id])
-    monkeypatch.delenv("KERASTUNER_ORACLE_IP")
-    alone = random_oracle(tmp_path, clock, max_trials=3, worker_timeout=10)
-    alone.reload()
+    alone = reload_as("one process", random_oracle(tmp_path, clock, max_trials=3,
+                                                   worker_timeout=10))
     assert alone.ongoing_trials == {} and len(alone._retry_queue) == 2
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     finish(restarted, held_by_b, 0.6)                 # "b" reports to the new chief
     assert restarted.create_trial("b").status == Status.IDLE  # "a" still holds its trial
     clock.now += 10                                    # "a" never comes back
