@@ -94,7 +94,7 @@ def tune(config, native_lines=()):
     Args:
       config: a `TuneConfig`.
       native_lines: stderr lines caught while TensorFlow loaded, for the
-        session's warnings.log (`warnings_log.native_stderr_captured`).
+        session's warnings.log (`cli.common.native_stderr_captured`).
 
     Returns:
       The results dict (None on a worker).
