@@ -66,6 +66,20 @@ def _nan_for_none(values):
     return [math.nan if value is None else value for value in values]
 
 
+def _curves_per_method(results, direction):
+    """``(method, colour, curves)`` per method with a trial: each seed's best so far.
+
+    Colours follow the methods' order of first appearance, so a method keeps
+    its colour in every plot of one session.
+    """
+    for number, method in enumerate(methods_in_order(results["runs"])):
+        curves = [best_so_far(run_scores(run), direction)
+                  for run in results["runs"] if run["method"] == method]
+        curves = [curve for curve in curves if curve]
+        if curves:
+            yield method, f"C{number % 10}", curves
+
+
 def _finish_curves(axes, results, shown, everything, target, title):
     """Axes of a best-so-far plot: zoomed on ``shown`` (said so), labels, title, grid."""
     from matplotlib.ticker import MaxNLocator
@@ -104,13 +118,7 @@ def plot_best_so_far(results, path):
     figure = _new_figure(6, 4)
     axes = figure.add_subplot()
     shown, everything = [], []  # medians after their first trial; all values
-    for number, method in enumerate(methods_in_order(results["runs"])):
-        colour = f"C{number % 10}"
-        curves = [best_so_far(run_scores(run), direction)
-                  for run in results["runs"] if run["method"] == method]
-        curves = [curve for curve in curves if curve]
-        if not curves:
-            continue
+    for method, colour, curves in _curves_per_method(results, direction):
         for curve in curves:
             axes.plot(range(1, len(curve) + 1), _nan_for_none(curve), color=colour,
                       linewidth=0.8, alpha=0.45, marker="o" if len(curve) == 1 else None,
@@ -158,13 +166,7 @@ def plot_best_so_far_bands(results, path, budgets=(), target=None, title=None):
     figure = _new_figure(7, 4.5)
     axes = figure.add_subplot()
     shown, everything = [], []
-    for number, method in enumerate(methods_in_order(results["runs"])):
-        colour = f"C{number % 10}"
-        curves = [best_so_far(run_scores(run), direction)
-                  for run in results["runs"] if run["method"] == method]
-        curves = [curve for curve in curves if curve]
-        if not curves:
-            continue
+    for method, colour, curves in _curves_per_method(results, direction):
         length = max(len(curve) for curve in curves)
         padded = np.array([_nan_for_none([curve[min(step, len(curve) - 1)]
                                           for step in range(length)]) for curve in curves])
