@@ -3,7 +3,8 @@
 keras-tuner's worker (``OracleClient``) sends every call with gRPC's
 ``wait_for_ready`` and a one-hour timeout: a call made while the chief is down
 waits for it, but a call in flight when the chief dies fails at once
-(UNAVAILABLE), with a gRPC traceback. `ReconnectingClient` wraps the client:
+(UNAVAILABLE, or CANCELLED when its server stops under the call), with a gRPC
+traceback. `ReconnectingClient` wraps the client:
 it bounds each wait by ``chief_timeout`` and retries a failed call until the
 chief answers again, counting from the first failure; past ``chief_timeout``
 it raises `ChiefLost`, one line saying what to do.
@@ -34,8 +35,12 @@ from keras_tuner.src.distribute import oracle_client
 
 from tf_fixnorm.tuning.leases import SEARCH_PROBE
 
-# gRPC codes that mean "the chief is not there (yet)": retry.
-_RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# gRPC codes that mean "the chief is not there (yet)": retry. CANCELLED is what
+# a call in flight gets when the chief's server stops under it (keras-tuner
+# drops its server at the end of each search; a killed chief, sometimes): seen
+# in CI, a worker's search probe cut as the chief was killed mid-compare.
+_RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.CANCELLED)
 _CALLS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial",
           "get_trial", "get_best_trials")
 # Calls about this search's trials: sent only while the chief serves this search.
