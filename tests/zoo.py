@@ -826,6 +826,33 @@ def conv_types_edge():
 
 # Registry: name -> builder. The functional ones are analysed with both
 # methods; the subclassed one with the sample method only.
+
+def resizing_edge():
+    """(x9) resizing between a conv WITH bias and BN (segmentation decoders).
+    Bilinear Resizing averages neighbours with weights summing to 1, so
+    c*z + b becomes c*resize(z) + b: BN cancels both: invariant. Resizing
+    that pads to the aspect ratio fills the border with 0: like
+    ZeroPadding after a bias: NOT invariant. A 1x1 conv classifier resized
+    to the output stays the classifier."""
+    inp = keras.Input(IMG, name="x9_input")
+    x = _conv("x9_conv_resize", 8, bias=True)(inp)
+    x = layers.Resizing(24, 20, interpolation="bilinear", name="x9_resize")(x)
+    x = _bn("x9_bn1")(x)
+    x = _conv("x9_conv_pad", 8, bias=True)(x)
+    x = layers.Resizing(24, 32, pad_to_aspect_ratio=True, name="x9_resize_pad")(x)
+    x = _bn("x9_bn2")(x)
+    x = _conv("x9_logits", 5, k=1, bias=True)(x)
+    out = layers.Resizing(16, 16, interpolation="bilinear", name="x9_out")(x)
+    model = keras.Model(inp, out, name="resizing_edge")
+    return model, expected_roles(model, {
+        "x9_conv_resize": INV, "x9_conv_pad": OTH, "x9_logits": CLS,
+    })
+
+
+# tf.image.resize computes in float32 whatever its input: an invariant kernel
+# moves the float64 output by float32 rounding (~1e-7), not by 1e-8.
+resizing_edge.invariant_tolerance = 1e-6
+
 CORE_CASES = {
     "a_conv_bn_relu": conv_bn_relu,
     "b_post_act_resnet": post_act_resnet,
@@ -852,6 +879,7 @@ EXTRA_CASES = {
     "x6_other_norms_edge": other_norms_edge,
     "x7_conv_classifier_edge": conv_classifier_edge,
     "x8_conv_types_edge": conv_types_edge,
+    "x9_resizing_edge": resizing_edge,
 }
 GRAPH_CASES = {**CORE_CASES, **EXTRA_CASES}
 SUBCLASSED_CASES = {"n_subclassed": subclassed}

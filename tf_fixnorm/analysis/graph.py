@@ -312,6 +312,13 @@ class GraphWalker:
             return x
         if isinstance(op, _ZERO_PADDING):
             return _mixed(f"{name}: zero padding breaks the bias shift", x.direct) if x.shift else x
+        if isinstance(op, layers.Resizing):
+            # Interpolation weights sum to 1: a scale and a per-channel shift
+            # survive; padding to the aspect ratio adds a constant border.
+            if x.shift and getattr(op, "pad_to_aspect_ratio", False):
+                return _mixed(f"{name}: padding to the aspect ratio breaks the bias shift",
+                              x.direct)
+            return x
         if isinstance(op, _GLOBAL_POOLING):
             return self._remap_channel(x, in_rank, out_rank, name)
         if isinstance(op, (layers.Flatten, layers.Reshape)):
