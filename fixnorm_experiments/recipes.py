@@ -209,12 +209,13 @@ class DenseRecipe:
 
 _CITYSCAPES = dict(source="Table 3", task="segmentation", model="deeplab_v3",
                    dataset="cityscapes", iterations=40_000, metric="mIoU", num_classes=19,
-                   image_size=(512, 1024), global_batch_size=8, backbone="resnet50_d",
+                   image_size=(512, 1024), global_batch_size=8, backbone="resnet50_d8",
                    sync_batch_norm=True,
                    reference=ReferenceSettings(0.01, 5e-4))
-_CITYSCAPES_NOTES = ("mmseg's Cityscapes setting (the seed names none): 512x1024 crops, batch 8, "
-                     "synchronized BN, random scale 0.5-2 and flips; keras-hub DeepLabV3+ at "
-                     "stride 32, not mmseg's dilated stride 8")
+_CITYSCAPES_NOTES = ("mmseg's DeepLabV3 R-50-D8 Cityscapes setting (the seed names none): "
+                     "dilated ResNet-50-D at output stride 8, ASPP 12/24/36, auxiliary FCN "
+                     "head (loss weight 0.4), 512x1024 crops, batch 8, synchronized BN, "
+                     "random scale 0.5-2 and flips")
 _COCO = dict(source="Table 4", task="detection", model="retinanet", dataset="coco",
              iterations=90_000, metric="AP", num_classes=80, image_size=(1024, 1024),
              global_batch_size=16, backbone="resnet50", warmup_iterations=500,

@@ -1,4 +1,5 @@
-"""Segmentation and detection: keras-hub models, their analysis, schedules, scoring."""
+"""Segmentation and detection: DeepLabV3 R-50-D8 and keras-hub's RetinaNet, their
+analysis, schedules, scoring."""
 
 import dataclasses
 import math
@@ -14,7 +15,7 @@ from fixnorm_experiments.tasks.base import Plan
 from fixnorm_experiments.train import schedules
 
 keras_hub = pytest.importorskip("keras_hub")  # the [dense] extra; `make test` installs it
-from fixnorm_experiments.models import dense  # noqa: E402
+from fixnorm_experiments.models import deeplab_v3, dense  # noqa: E402
 from tests.dense_fixtures import write_cityscapes_fixture, write_coco_fixture  # noqa: E402
 
 
@@ -25,7 +26,7 @@ def kernels(analysis):
 @pytest.fixture(scope="module")
 def deeplab():
     keras.utils.set_random_seed(0)
-    return dense.deeplab_v3(19, (64, 64, 3))
+    return dense.deeplab_v3(19, (32, 48, 3))
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +40,46 @@ def retinanet_analysis(retinanet):
     return tf_fixnorm.analyze(retinanet)
 
 
-def test_deeplab_analysis_every_kernel_invariant_but_the_logits_conv(deeplab):
-    analysis = tf_fixnorm.analyze(deeplab)
+@pytest.mark.parametrize("method", ["graph", "sample"])
+def test_deeplab_analysis_every_conv_invariant_but_the_two_classifiers(deeplab, method):
+    """Backbone (dilated stages included), ASPP (image pooling and the dilated
+    branches included) and auxiliary convs all feed a BatchNorm; the two 1x1
+    classifiers are the classifier. The graph rules and the probe agree."""
+    sample = np.random.default_rng(0).standard_normal((2, 32, 48, 3)).astype("float32")
+    analysis = tf_fixnorm.analyze(deeplab, method=method, sample=sample,
+                                  classifier_outputs=dense.CLASSIFIER_OUTPUTS["deeplab_v3"])
     roles = {e.path: e.role for e in kernels(analysis)}
-    assert [p for p, r in roles.items() if r == "classifier"] == \
-        ["segmentation_output/kernel"]
-    # Backbone, ASPP (inside a custom layer: measured) and decoder convs all
-    # feed BatchNorm.
-    others = [p for p, r in roles.items() if r == "other"]
-    assert others == []
-    assert any(e.reason.startswith("outputs move") for e in kernels(analysis)), \
-        "the ASPP convs are inside a custom layer: the sample check must have run"
-    assert len(roles) > 60
+    assert sorted(p for p, r in roles.items() if r == "classifier") == \
+        ["auxiliary_logits/kernel", "segmentation_logits/kernel"]
+    invariant = {p for p, r in roles.items() if r == "scale_invariant"}
+    assert invariant == set(roles) - {"auxiliary_logits/kernel", "segmentation_logits/kernel"}
+    assert {"aspp_image_pool_conv/kernel", "aspp_1x1_conv/kernel", "aspp_3x3_d12_conv/kernel",
+            "aspp_3x3_d24_conv/kernel", "aspp_3x3_d36_conv/kernel", "aspp_fuse_conv/kernel",
+            "auxiliary_head_conv/kernel", "stage4_block3_conv2/kernel",
+            "stage3_block1_shortcut_conv/kernel"} <= invariant
+    # 3 stem + 16 blocks x 3 + 4 shortcuts, 6 ASPP, 1 auxiliary, 2 classifiers.
+    assert len(roles) == 3 + 48 + 4 + 6 + 1 + 2
+
+
+def test_deeplab_is_resnet50_d8_with_aspp_and_an_auxiliary_head(deeplab):
+    """Dilations 2 and 4 (each stage's first block at half), stride 8, the
+    published size (68.1M parameters with the auxiliary head, mmseg's
+    DeepLabV3 R-50-D8), outputs at the input size for any size."""
+    rates = {layer.name: layer.dilation_rate[0] for layer in deeplab.layers
+             if isinstance(layer, keras.layers.Conv2D)}
+    assert [rates[f"stage3_block{k}_conv2"] for k in (1, 2, 6)] == [1, 2, 2]
+    assert [rates[f"stage4_block{k}_conv2"] for k in (1, 2, 3)] == [2, 4, 4]
+    assert [rates[f"aspp_3x3_d{d}_conv"] for d in (12, 24, 36)] == [12, 24, 36]
+    assert deeplab.get_layer("stage4_block3_out").output.shape[1:] == (4, 6, 2048)  # 32x48 / 8
+    assert deeplab.get_layer("aspp_concat").output.shape[-1] == 5 * 512
+    trainable = sum(int(np.prod(v.shape)) for v in deeplab.trainable_variables)
+    assert trainable == pytest.approx(68.1e6, rel=0.005)
+    odd = dense.deeplab_v3(19, (37, 50, 3))  # not a multiple of 8
+    assert {k: tuple(v.shape) for k, v in odd.output.items()} == \
+        {"segmentation": (None, 37, 50, 19), "auxiliary": (None, 37, 50, 19)}
+    main = deeplab_v3.main_output(deeplab)
+    assert main.output.shape == (None, 32, 48, 19)
+    assert len(main.trainable_variables) < len(deeplab.trainable_variables)
 
 
 def test_retinanet_alpha_governs_the_class_logits_not_the_box_regression(retinanet_analysis):
@@ -81,8 +110,10 @@ def test_builders_refuse_sizes_the_models_cannot_take():
         dense.retinanet(3, (96, 128, 3))
     with pytest.raises(ValueError, match="fixed image size"):
         dense.retinanet(3, (None, None, 3))
-    with pytest.raises(ValueError, match="backbone must be one of"):
+    with pytest.raises(ValueError, match="built on resnet50_d8"):
         dense.deeplab_v3(3, (64, 64, 3), backbone="vgg")
+    with pytest.raises(ValueError, match="fixed height and width"):
+        dense.deeplab_v3(3, (None, None, 3))
 
 
 class _TwoHeads(keras.layers.Layer):
@@ -220,19 +251,24 @@ def test_load_data_needs_a_data_dir():
         tasks.make(recipes.get("coco_retinanet_90k")).load_data(2)
 
 
-def test_backbone_weights_load_into_the_resnet_inside(deeplab, tmp_path):
-    path = str(tmp_path / "resnet.weights.h5")
-    deeplab.backbone.image_encoder.save_weights(path)
+def test_imagenet_resnet50_d_weights_load_into_the_dilated_backbone(deeplab, tmp_path):
+    """A classification ResNet50-D (what the ImageNet recipes train) seeds the
+    dilated backbone layer by layer; the heads keep their own weights."""
+    from fixnorm_experiments.models.resnet_d import resnet50_d
+
     keras.utils.set_random_seed(1)
-    other = dense.deeplab_v3(19, (64, 64, 3))
-    first = other.backbone.image_encoder.trainable_variables[0]
-    assert not np.allclose(first.numpy(), deeplab.backbone.image_encoder.trainable_variables[0])
+    classifier = resnet50_d(num_classes=7, input_shape=(64, 64, 3))
+    path = str(tmp_path / "resnet50_d.weights.h5")
+    classifier.save_weights(path)
+    before = deeplab.get_layer("aspp_fuse_conv").kernel.numpy()
     task = tasks.make(recipes.get("cityscapes_deeplab_v3_40k"))
-    task.load_backbone_weights(other, path)
-    for a, b in zip(other.backbone.image_encoder.weights, deeplab.backbone.image_encoder.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    task.load_backbone_weights(deeplab, path)
+    for name in ("stem_conv1", "stage3_block1_conv2", "stage4_block3_norm3"):
+        for a, b in zip(deeplab.get_layer(name).weights, classifier.get_layer(name).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(deeplab.get_layer("aspp_fuse_conv").kernel.numpy(), before)
     with pytest.raises(ValueError, match="is not a file"):
-        task.load_backbone_weights(other, str(tmp_path / "missing.weights.h5"))
+        task.load_backbone_weights(deeplab, str(tmp_path / "missing.weights.h5"))
 
 
 def _norms(model):
@@ -249,3 +285,29 @@ def test_cityscapes_models_synchronize_batch_norm_as_mmseg_does():
     assert len(norms) > 50 and all(layer.synchronized for layer in norms)
     plain = task.build_model(sync_batch_norm=False)
     assert not any(layer.synchronized for layer in _norms(plain))
+
+
+@pytest.mark.parametrize("size,dilation", [((4, 6), 36), ((4, 6), 4), ((8, 16), 12),
+                                           ((9, 9), 2)])
+def test_atrous_conv_is_conv2d_without_the_taps_that_see_only_padding(size, dilation):
+    """Same outputs and kernel gradient as Conv2D, taps beyond the map included."""
+    import tensorflow as tf
+
+    from fixnorm_experiments.models.blocks import AtrousConv2D
+
+    x = tf.constant(np.random.default_rng(0).standard_normal((2, *size, 5)), tf.float32)
+    atrous = AtrousConv2D(3, 3, padding="same", dilation_rate=dilation, use_bias=True)
+    plain = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=dilation, use_bias=True)
+    atrous.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights([np.random.default_rng(1).standard_normal(w.shape)
+                       for w in plain.get_weights()])
+    atrous.set_weights(plain.get_weights())
+    gradients = []
+    for layer in (atrous, plain):
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        gradients.append((y.numpy(), tape.gradient(loss, layer.kernel).numpy()))
+    np.testing.assert_allclose(gradients[0][0], gradients[1][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gradients[0][1], gradients[1][1], rtol=1e-4, atol=1e-4)

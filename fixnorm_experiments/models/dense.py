@@ -1,19 +1,20 @@
-"""Segmentation and detection models of the seed's Tables 3 and 4, from keras-hub.
+"""Segmentation and detection models of the seed's Tables 3 and 4, by name.
 
-``deeplab_v3`` (Cityscapes, Table 3) and ``retinanet`` (MS COCO, Table 4) are
-keras-hub's ``DeepLabV3ImageSegmenter`` and ``RetinaNetObjectDetector`` on a
-ResNet-50 backbone built from its configuration: random initial weights,
-nothing downloaded (the paper's runs start from ImageNet weights; load them
-with ``model.backbone.image_encoder.load_weights`` if you have them locally).
+``deeplab_v3`` (Cityscapes, Table 3) is our own DeepLabV3 R-50-D8
+(`deeplab_v3`). ``retinanet`` (MS COCO, Table 4) is keras-hub's
+``RetinaNetObjectDetector`` on a ResNet-50 backbone built from its
+configuration. Random initial weights, nothing downloaded (the paper's runs
+start from ImageNet weights: `load_backbone_weights`).
 
 keras-hub is an optional extra (``pip install 'tf_fixnorm[dense]'``); this
-module imports it only when a builder is called.
+module imports it only when the RetinaNet builder is called.
 
 Which kernels ``alpha`` governs (``tf_fixnorm.analyze`` decides it; the seed
 gives one alpha per task):
-- DeepLabV3: the final 1x1 conv ``segmentation_output``, which makes the
-  per-pixel class logits. It is the classifier of a per-pixel softmax, the
-  exact analogue of the ImageNet classifier.
+- DeepLabV3: the two 1x1 classifier convs, ``segmentation_logits`` and the
+  auxiliary head's ``auxiliary_logits``: both make logits of the same
+  per-pixel softmax (the exact analogue of the ImageNet classifier), and
+  FixNorm holds each at alpha.
 - RetinaNet: the classification head's output conv
   (``classification_head/logits_layer``), the logits of the sigmoid focal
   loss. The box head's output conv (``box_head/logits_layer``) is *not*
@@ -30,13 +31,16 @@ gives one alpha per task):
 
 from __future__ import annotations
 
+from fixnorm_experiments.models import deeplab_v3 as deeplab
+
 INSTALL_HINT = ("keras-hub is not installed: pip install 'tf_fixnorm[dense]' (or, beside "
                 "tensorflow-cpu, pip install --no-deps keras-hub && pip install regex "
                 "tokenizers; see BUILD.md)")
 
 BACKBONES = ("resnet50", "resnet50_d")
 # The logits outputs of each model: what alpha governs (see the docstring).
-CLASSIFIER_OUTPUTS = {"deeplab_v3": ("segmentation_output",), "retinanet": ("cls_logits",)}
+CLASSIFIER_OUTPUTS = {"deeplab_v3": (deeplab.MAIN, deeplab.AUXILIARY),
+                      "retinanet": ("cls_logits",)}
 
 
 def import_keras_hub():
@@ -82,25 +86,12 @@ def _check_shape(image_shape, multiple):
     return image_shape
 
 
-def deeplab_v3(num_classes, image_shape=(None, None, 3), backbone="resnet50_d"):
-    """DeepLabV3+ on ResNet-50: ASPP (rates 6, 12, 18) on the stride-32
-    features, the stride-4 features as the low-level decoder input, logits
-    at the input resolution (keras-hub's documented configuration).
-
-    keras-hub's ResNet has no dilated stages, so the ASPP runs on stride 32
-    (the paper's mmseg DeepLabV3 dilates to stride 8): much cheaper, coarser.
-    Stopping at stride 16 instead would leave the last ResNet stage built
-    but unused. Heights and widths must be multiples of 32; None (the
-    default) takes crops for training and whole images for evaluation.
-    """
-    keras_hub = import_keras_hub()
-    image_shape = _check_shape(image_shape, 32)
-    encoder = resnet50_backbone(image_shape, backbone)
-    body = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=encoder, spatial_pyramid_pooling_key="P5", upsampling_size=8,
-        dilation_rates=[6, 12, 18], low_level_feature_key="P2", image_shape=image_shape)
-    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=body, num_classes=num_classes,
-                                                    name="deeplab_v3")
+def deeplab_v3(num_classes, image_shape=(512, 1024, 3), backbone="resnet50_d8", **kwargs):
+    """Our DeepLabV3 R-50-D8 (`deeplab_v3.deeplab_v3`), with the auxiliary head."""
+    if backbone != "resnet50_d8":
+        raise ValueError(f"deeplab_v3 is built on resnet50_d8 (ResNet-50-D, output stride "
+                         f"8), got backbone {backbone!r}")
+    return deeplab.deeplab_v3(num_classes, image_shape, **kwargs)
 
 
 def retinanet(num_classes, image_shape=(640, 640, 3), backbone="resnet50", head_norm=False):
@@ -147,6 +138,27 @@ def _init_heads(model, prior=0.01):
 
 
 MODELS = {"deeplab_v3": deeplab_v3, "retinanet": retinanet}
+
+
+def load_backbone_weights(model, path):
+    """Load ImageNet (or any) weights into the ResNet-50 inside ``model``.
+
+    DeepLabV3: ``path`` is a ``.weights.h5`` file of our classification
+    ``resnet50_d`` (any number of classes; what ``fixnorm-train`` saves for
+    the ImageNet recipes), copied layer by layer (dilation does not change a
+    kernel). RetinaNet: a file saved from a keras-hub ``ResNetBackbone`` of
+    the same configuration (`resnet50_backbone`).
+    """
+    import os
+
+    if not os.path.isfile(path):
+        raise ValueError(f"backbone weights {path!r} is not a file: give a .weights.h5 file "
+                         "of fixnorm_experiments.models.resnet_d.resnet50_d (DeepLabV3) or "
+                         "of fixnorm_experiments.models.dense.resnet50_backbone (RetinaNet)")
+    if hasattr(model, "backbone"):  # keras-hub
+        model.backbone.image_encoder.load_weights(path)
+    else:
+        deeplab.load_resnet_weights(model, path)
 
 
 def build(name, num_classes, image_shape, **kwargs):

@@ -35,26 +35,27 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fixnorm_experiments.models.blocks import CONV_INIT, check_args, norm_layer
+from fixnorm_experiments.models.blocks import CONV_INIT, AtrousConv2D, check_args, norm_layer
 
 STAGES = (3, 4, 6, 3)  # bottlenecks per stage
 WIDTHS = (64, 128, 256, 512)  # bottleneck (3x3) width; output is 4x
 SE_REDUCTION = 16
 
 
-def _conv(filters, kernel, stride, name):
-    return layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                         kernel_initializer=CONV_INIT, name=name)
+def _conv(filters, kernel, stride, name, dilation=1):
+    conv = layers.Conv2D if dilation == 1 else AtrousConv2D
+    return conv(filters, kernel, strides=stride, padding="same", use_bias=False,
+                dilation_rate=dilation, kernel_initializer=CONV_INIT, name=name)
 
 
 def _bottleneck(x, width, stride, *, norm, bn_momentum, se, zero_init_last_gamma,
-                drop_rate, prefix):
+                drop_rate, prefix, dilation=1):
     out = 4 * width
     shortcut = x
     y = _conv(width, 1, 1, f"{prefix}_conv1")(x)
     y = norm_layer(norm, width, bn_momentum, f"{prefix}_norm1")(y)
     y = layers.ReLU(name=f"{prefix}_relu1")(y)
-    y = _conv(width, 3, stride, f"{prefix}_conv2")(y)
+    y = _conv(width, 3, stride, f"{prefix}_conv2", dilation)(y)
     y = norm_layer(norm, width, bn_momentum, f"{prefix}_norm2")(y)
     y = layers.ReLU(name=f"{prefix}_relu2")(y)
     y = _conv(out, 1, 1, f"{prefix}_conv3")(y)
@@ -77,6 +78,37 @@ def _bottleneck(x, width, stride, *, norm, bn_momentum, se, zero_init_last_gamma
         shortcut = norm_layer(norm, out, bn_momentum, f"{prefix}_shortcut_norm")(shortcut)
     y = layers.Add(name=f"{prefix}_add")([y, shortcut])
     return layers.ReLU(name=f"{prefix}_out")(y)
+
+
+def stages(inputs, *, norm="batch", bn_momentum=0.9, se=False, zero_init_last_gamma=False,
+           drop_connect_rate=0.0, dilations=(1, 1, 1, 1)):
+    """The stem and the four stages on ``inputs``; returns the four stage outputs.
+
+    ``dilations`` (one per stage): a stage with dilation d > 1 keeps stride 1
+    and dilates its 3x3 convs by d, its first block by d // 2 (mmseg's
+    ``contract_dilation``), so the resolution it would have halved is kept.
+    (1, 1, 2, 4) gives the output stride 8 of DeepLab's "D8" backbones.
+    """
+    x = inputs
+    for i, (filters, stride) in enumerate(((32, 2), (32, 1), (64, 1))):
+        x = _conv(filters, 3, stride, f"stem_conv{i + 1}")(x)
+        x = norm_layer(norm, filters, bn_momentum, f"stem_norm{i + 1}")(x)
+        x = layers.ReLU(name=f"stem_relu{i + 1}")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+
+    total = float(sum(STAGES))
+    b, outputs = 0, []
+    for s, (count, width, dilation) in enumerate(zip(STAGES, WIDTHS, dilations)):
+        for k in range(count):
+            stride = 2 if (s > 0 and k == 0 and dilation == 1) else 1
+            first_dilation = max(1, dilation // 2) if k == 0 else dilation
+            x = _bottleneck(x, width, stride, norm=norm, bn_momentum=bn_momentum, se=se,
+                            zero_init_last_gamma=zero_init_last_gamma,
+                            drop_rate=drop_connect_rate * b / total,
+                            prefix=f"stage{s + 1}_block{k + 1}", dilation=first_dilation)
+            b += 1
+        outputs.append(x)
+    return outputs
 
 
 def resnet50_d(num_classes: int = 1000, input_shape=(224, 224, 3), norm: str = "batch",
@@ -103,23 +135,9 @@ def resnet50_d(num_classes: int = 1000, input_shape=(224, 224, 3), norm: str = "
     """
     input_shape = check_args(num_classes, input_shape, norm, bn_momentum)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
-    for i, (filters, stride) in enumerate(((32, 2), (32, 1), (64, 1))):
-        x = _conv(filters, 3, stride, f"stem_conv{i + 1}")(x)
-        x = norm_layer(norm, filters, bn_momentum, f"stem_norm{i + 1}")(x)
-        x = layers.ReLU(name=f"stem_relu{i + 1}")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-
-    total = float(sum(STAGES))
-    b = 0
-    for s, (count, width) in enumerate(zip(STAGES, WIDTHS)):
-        for k in range(count):
-            stride = 2 if (s > 0 and k == 0) else 1
-            x = _bottleneck(x, width, stride, norm=norm, bn_momentum=bn_momentum, se=se,
-                            zero_init_last_gamma=zero_init_last_gamma,
-                            drop_rate=drop_connect_rate * b / total,
-                            prefix=f"stage{s + 1}_block{k + 1}")
-            b += 1
+    x = stages(inputs, norm=norm, bn_momentum=bn_momentum, se=se,
+               zero_init_last_gamma=zero_init_last_gamma,
+               drop_connect_rate=drop_connect_rate)[-1]
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)

@@ -1,16 +1,14 @@
-"""What segmentation and detection share: keras-hub models trained for iterations.
+"""What segmentation and detection share: ResNet-50 models trained for iterations.
 
 `DenseTask` is the base of `segmentation.SegmentationTask` (Table 3) and
 `detection.DetectionTask` (Table 4): both read a local TFDS directory, build
-a keras-hub model on a ResNet-50 (`fixnorm_experiments.models.dense`), train
+a model on a ResNet-50 (`fixnorm_experiments.models.dense`), train
 with an iteration schedule, and checkpoint every ``steps_per_loop``
 iterations. Needs keras-hub (``pip install 'tf_fixnorm[dense]'``) and
 tensorflow-datasets.
 """
 
 from __future__ import annotations
-
-import os
 
 from fixnorm_experiments.tasks.base import Plan, Task
 from fixnorm_experiments.train import schedules
@@ -80,8 +78,8 @@ class DenseTask(Task):
         return Plan(loops, int(steps_per_loop or self.recipe.iterations // loops), self.spec.unit)
 
     def build_model(self, sync_batch_norm=None, image_size=None):
-        """The recipe's keras-hub model at the training size (or ``image_size``),
-        with random weights; nothing is downloaded."""
+        """The recipe's model at the training size (or ``image_size``), with
+        random weights; nothing is downloaded."""
         from fixnorm_experiments.models import dense
 
         recipe = self.recipe
@@ -105,8 +103,8 @@ class DenseTask(Task):
 
         Two random images at the training size: batch statistics need two
         examples, and each of the probe's passes is a full forward pass, so a
-        smaller batch halves the analysis (DeepLabV3 at 32x64 on 2 CPU cores:
-        21 s against 40 s for the default 8; the same roles).
+        smaller batch halves the analysis (keras-hub's DeepLabV3+ at 32x64 on
+        2 CPU cores: 21 s against 40 s for the default 8; the same roles).
         """
         import numpy as np
 
@@ -117,18 +115,12 @@ class DenseTask(Task):
                 "sample": sample.astype("float32")}
 
     def load_backbone_weights(self, model, path):
-        """Load ImageNet (or any) weights into the ResNet-50 inside ``model``.
+        """Load ImageNet (or any) weights into the ResNet-50 inside ``model``
+        (`models.dense.load_backbone_weights` says which file). The paper's
+        segmentation and detection runs start from ImageNet weights."""
+        from fixnorm_experiments.models import dense
 
-        ``path`` is a Keras ``.weights.h5`` file saved from a keras-hub
-        ``ResNetBackbone`` of the same configuration
-        (`models.dense.resnet50_backbone`). The paper's segmentation and
-        detection runs start from ImageNet weights.
-        """
-        if not os.path.isfile(path):
-            raise ValueError(f"backbone weights {path!r} is not a file: give a .weights.h5 "
-                             "file saved from fixnorm_experiments.models.dense."
-                             "resnet50_backbone(...)")
-        model.backbone.image_encoder.load_weights(path)
+        dense.load_backbone_weights(model, path)
 
     def validate(self, model, data, diverged, max_batches=None):
         """The validation loss and, unless the run diverged (then 0), the metric."""
