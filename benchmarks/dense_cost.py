@@ -3,7 +3,7 @@
     python benchmarks/dense_cost.py [--recipes=a,b] [--gpus=8] [--json=FILE]
 
 The companion of `recipe_cost.py` for the segmentation and detection recipes.
-keras-hub builds the ASPP, the FPN and the heads as custom layers, which
+keras-hub builds RetinaNet's FPN and heads as custom layers, which
 `recipe_cost.count_macs` cannot look inside (it walks the functional graph
 and lists them as uncounted). Here the forward pass is traced instead, and
 TensorFlow's graph profiler counts the floating-point operations of every op

@@ -63,8 +63,7 @@ def test_deeplab_analysis_every_conv_invariant_but_the_two_classifiers(deeplab, 
 
 def test_deeplab_is_resnet50_d8_with_aspp_and_an_auxiliary_head(deeplab):
     """Dilations 2 and 4 (each stage's first block at half), stride 8, the
-    published size (68.1M parameters with the auxiliary head, mmseg's
-    DeepLabV3 R-50-D8), outputs at the input size for any size."""
+    parameters counted by hand, outputs at the input size for any size."""
     rates = {layer.name: layer.dilation_rate[0] for layer in deeplab.layers
              if isinstance(layer, keras.layers.Conv2D)}
     assert [rates[f"stage3_block{k}_conv2"] for k in (1, 2, 6)] == [1, 2, 2]
@@ -73,7 +72,11 @@ def test_deeplab_is_resnet50_d8_with_aspp_and_an_auxiliary_head(deeplab):
     assert deeplab.get_layer("stage4_block3_out").output.shape[1:] == (4, 6, 2048)  # 32x48 / 8
     assert deeplab.get_layer("aspp_concat").output.shape[-1] == 5 * 512
     trainable = sum(int(np.prod(v.shape)) for v in deeplab.trainable_variables)
-    assert trainable == pytest.approx(68.1e6, rel=0.005)
+    backbone = 25_576_264 - (2048 * 1000 + 1000)  # ResNet50-D's, less its classifier
+    aspp = (2 * 2048 * 512 + 3 * 9 * 2048 * 512 + 9 * 5 * 512 * 512  # pool, 1x1, 3x3s, fuse
+            + 6 * 2 * 512 + 512 * 19 + 19)  # BN gammas and betas, classifier
+    auxiliary = 9 * 1024 * 256 + 2 * 256 + 256 * 19 + 19
+    assert trainable == backbone + aspp + auxiliary == 68_113_030
     odd = dense.deeplab_v3(19, (37, 50, 3))  # not a multiple of 8
     assert {k: tuple(v.shape) for k, v in odd.output.items()} == \
         {"segmentation": (None, 37, 50, 19), "auxiliary": (None, 37, 50, 19)}
@@ -311,3 +314,38 @@ def test_atrous_conv_is_conv2d_without_the_taps_that_see_only_padding(size, dila
         gradients.append((y.numpy(), tape.gradient(loss, layer.kernel).numpy()))
     np.testing.assert_allclose(gradients[0][0], gradients[1][0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gradients[0][1], gradients[1][1], rtol=1e-4, atol=1e-4)
+
+
+def test_retinanet_losses_sum_over_classes_and_coordinates_with_alpha():
+    """The RetinaNet paper's (and mmdet's) losses: focal with alpha 0.25 and gamma
+    2 summed over classes, L1 summed over the 4 box coordinates; keras-hub's
+    defaults average both and leave alpha out."""
+    from fixnorm_experiments.train import detection_losses
+
+    logits = np.array([[[2.0, -1.0, 0.5], [-3.0, 0.0, 1.0]]], "float32")
+    labels = np.array([[[1, 0, 0], [0, 0, 1]]], "float32")
+    p = 1 / (1 + np.exp(-logits.astype("float64")))
+    expected = np.where(labels == 1, -0.25 * (1 - p) ** 2 * np.log(p),
+                        -0.75 * p ** 2 * np.log(1 - p)).sum(axis=-1)
+    got = keras.ops.convert_to_numpy(detection_losses.sigmoid_focal_loss(labels, logits))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    boxes, predicted = np.zeros((1, 2, 4), "float32"), np.array([[[1, -2, 0.5, 0],
+                                                                  [0, 0, 0, -0.25]]], "float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(detection_losses.box_l1_loss(boxes, predicted)),
+        [[3.5, 0.25]])
+
+
+def test_retinanet_keeps_detections_from_score_0_05_and_compiles_the_reference_losses(
+        retinanet):
+    assert retinanet.prediction_decoder.confidence_threshold == dense.SCORE_THRESHOLD == 0.05
+    task = tasks.make(dataclasses.replace(recipes.get("coco_retinanet_90k"),
+                                          image_size=(128, 128)))
+    task.compile(retinanet, keras.optimizers.SGD(0.01))
+    names = [type(loss).__name__ for loss in keras.tree.flatten(retinanet._compile_loss._user_loss)]
+    functions = {getattr(loss, "fn", None) for loss in
+                 keras.tree.flatten(retinanet._compile_loss._user_loss)}
+    from fixnorm_experiments.train import detection_losses
+
+    assert names and {detection_losses.sigmoid_focal_loss,
+                      detection_losses.box_l1_loss} <= functions

@@ -38,6 +38,7 @@ INSTALL_HINT = ("keras-hub is not installed: pip install 'tf_fixnorm[dense]' (or
                 "tokenizers; see BUILD.md)")
 
 BACKBONES = ("resnet50", "resnet50_d")
+SCORE_THRESHOLD = 0.05  # RetinaNet's detections kept for AP (mmdet's test_cfg)
 # The logits outputs of each model: what alpha governs (see the docstring).
 CLASSIFIER_OUTPUTS = {"deeplab_v3": (deeplab.MAIN, deeplab.AUXILIARY),
                       "retinanet": ("cls_logits",)}
@@ -107,9 +108,14 @@ def retinanet(num_classes, image_shape=(640, 640, 3), backbone="resnet50", head_
     encoder = resnet50_backbone(image_shape, backbone)
     body = keras_hub.models.RetinaNetBackbone(image_encoder=encoder, min_level=3, max_level=7,
                                               use_p5=False, image_shape=image_shape)
+    # mmdet's test setting keeps detections scoring 0.05 and more (keras-hub: 0.5,
+    # which drops the low-confidence tail that AP counts).
+    decoder = keras_hub.layers.NonMaxSuppression(
+        bounding_box_format="yxyx", from_logits=True, iou_threshold=0.5,
+        confidence_threshold=SCORE_THRESHOLD, max_detections=100)
     model = keras_hub.models.RetinaNetObjectDetector(
         backbone=body, num_classes=num_classes, bounding_box_format="yxyx",
-        use_prediction_head_norm=head_norm, name="retinanet")
+        use_prediction_head_norm=head_norm, prediction_decoder=decoder, name="retinanet")
     _init_heads(model)
     return model
 
