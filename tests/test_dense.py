@@ -45,7 +45,11 @@ def test_deeplab_analysis_every_conv_invariant_but_the_two_classifiers(deeplab, 
     """Backbone (dilated stages included), ASPP (image pooling and the dilated
     branches included) and auxiliary convs all feed a BatchNorm; the two 1x1
     classifiers are the classifier. The graph rules and the probe agree."""
-    sample = np.random.default_rng(0).standard_normal((2, 32, 48, 3)).astype("float32")
+    if method == "sample":  # each kernel costs 4 forward passes: the smallest useful size
+        keras.utils.set_random_seed(0)
+        deeplab = dense.deeplab_v3(19, (16, 24, 3))
+    sample = np.random.default_rng(0).standard_normal((2, *deeplab.input_shape[1:])).astype(
+        "float32")
     analysis = tf_fixnorm.analyze(deeplab, method=method, sample=sample,
                                   classifier_outputs=dense.CLASSIFIER_OUTPUTS["deeplab_v3"])
     roles = {e.path: e.role for e in kernels(analysis)}
@@ -349,3 +353,20 @@ def test_retinanet_keeps_detections_from_score_0_05_and_compiles_the_reference_l
 
     assert names and {detection_losses.sigmoid_focal_loss,
                       detection_losses.box_l1_loss} <= functions
+
+
+def test_whole_images_of_any_size_are_scored_by_a_twin_with_the_same_weights():
+    """Evaluation at full resolution: the model is rebuilt at the image's size
+    (any size, not a multiple of the stride) with the trained weights, and
+    predicts the main output only."""
+    task = tasks.make(dataclasses.replace(recipes.get("cityscapes_deeplab_v3_40k"),
+                                          image_size=(32, 48)))
+    keras.utils.set_random_seed(0)
+    model = task.build_model(sync_batch_norm=False)
+    twin = task._at_size(model, (44, 70))
+    assert twin.output.shape == (None, 44, 70, 19)
+    for a, b in zip(twin.trainable_variables,
+                    deeplab_v3.main_output(model).trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    same = task._at_size(model, (32, 48))
+    assert same.output.shape == (None, 32, 48, 19) and same.layers[1] is model.layers[1]
