@@ -294,17 +294,19 @@ def test_cityscapes_models_synchronize_batch_norm_as_mmseg_does():
     assert not any(layer.synchronized for layer in _norms(plain))
 
 
-@pytest.mark.parametrize("size,dilation", [((4, 6), 36), ((4, 6), 4), ((8, 16), 12),
-                                           ((9, 9), 2)])
-def test_atrous_conv_is_conv2d_without_the_taps_that_see_only_padding(size, dilation):
+@pytest.mark.parametrize("size,dilation,kernel", [
+    ((4, 6), 36, 3), ((4, 6), 4, 3), ((8, 16), 12, 3), ((9, 9), 2, 3), ((6, 20), 4, 5),
+    ((8, 8), 2, 2), ((20, 20), 3, 4), ((5, 5), 7, (3, 1))])
+def test_atrous_conv_is_conv2d_without_the_taps_that_see_only_padding(size, dilation, kernel):
     """Same outputs and kernel gradient as Conv2D, taps beyond the map included."""
     import tensorflow as tf
 
     from fixnorm_experiments.models.blocks import AtrousConv2D
 
     x = tf.constant(np.random.default_rng(0).standard_normal((2, *size, 5)), tf.float32)
-    atrous = AtrousConv2D(3, 3, padding="same", dilation_rate=dilation, use_bias=True)
-    plain = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=dilation, use_bias=True)
+    atrous = AtrousConv2D(3, kernel, padding="same", dilation_rate=dilation, use_bias=True)
+    plain = keras.layers.Conv2D(3, kernel, padding="same", dilation_rate=dilation,
+                                use_bias=True)
     atrous.build(x.shape)
     plain.build(x.shape)
     plain.set_weights([np.random.default_rng(1).standard_normal(w.shape)
@@ -370,3 +372,34 @@ def test_whole_images_of_any_size_are_scored_by_a_twin_with_the_same_weights():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     same = task._at_size(model, (32, 48))
     assert same.output.shape == (None, 32, 48, 19) and same.layers[1] is model.layers[1]
+
+
+def test_segmentation_replica_losses_add_up_to_the_global_weighted_mean():
+    """Under a 2-replica MirroredStrategy the replicas' shares of the custom
+    loop's loss sum to the global mean of main + 0.4 x auxiliary cross-entropy
+    (Keras already scales a mean loss by 1 / replicas inside a replica)."""
+    import tensorflow as tf
+
+    from fixnorm_experiments.tasks import segmentation
+
+    task = tasks.make(recipes.get("cityscapes_deeplab_v3_40k"))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 19, (4, 3, 5)).astype("int32")
+    logits = {name: rng.standard_normal((4, 3, 5, 19)).astype("float32")
+              for name in segmentation.LOSS_WEIGHTS}
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                               ignore_class=255)
+    expected = sum(weight * float(cross_entropy(labels, logits[name]))
+                   for name, weight in segmentation.LOSS_WEIGHTS.items())
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    loss = task.replica_loss(None, 4, strategy.num_replicas_in_sync)
+
+    def share():
+        i = tf.distribute.get_replica_context().replica_id_in_sync_group
+        y = tf.gather(labels, [2 * i, 2 * i + 1])
+        y_pred = {name: tf.gather(value, [2 * i, 2 * i + 1]) for name, value in logits.items()}
+        return loss(None, {name: y for name in logits}, y_pred)
+
+    with strategy.scope():
+        total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(share), axis=None)
+    assert float(total) == pytest.approx(expected, rel=1e-5)

@@ -433,6 +433,16 @@ class ServingClient:
         self.sent.append(("end_trial", trial.trial_id))
 
 
+class CutServingClient(ServingClient):
+    """Its first create_trial is cut by the chief's server stopping."""
+
+    def create_trial(self, tuner_id):
+        self.sent.append(("create_trial", tuner_id))
+        if len(self.sent) == 1:
+            raise RpcError(grpc.StatusCode.CANCELLED)
+        return trial_module.Trial(None, trial_id="0", status=Status.RUNNING)
+
+
 def test_a_worker_waits_for_its_search_and_skips_those_the_chief_has_finished(reconnect):
     clock, reconnected = Clock(), []
 
@@ -459,6 +469,13 @@ def test_a_worker_waits_for_its_search_and_skips_those_the_chief_has_finished(re
     assert wrapped.get_trial("3").status == Status.STOPPED
     assert wrapped.end_trial(trial_module.Trial(None, trial_id="3")) is None
     assert client.sent == []  # nothing of ours reached another search
+    # A call cut as the chief ended our search (CANCELLED) is not resent to the
+    # next search: the probe after the failure says ours is over.
+    client = CutServingClient(["random_seed0", "fixnorm_seed1"])
+    wrapped = reconnect.ReconnectingClient(client, 30, search="random_seed0", searches=order,
+                                           clock=clock, sleep=sleep, reconnect=new_connection)
+    assert wrapped.create_trial("tuner0").status == Status.STOPPED
+    assert client.sent == [("create_trial", "tuner0")]  # the cut call, sent once
     # A search the worker does not know, for chief_timeout: one clear error.
     client = ServingClient(["bo_wd_seed7"])
     wrapped = reconnect.ReconnectingClient(client, 5, search="random_seed0", searches=order,

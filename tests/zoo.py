@@ -832,7 +832,8 @@ def resizing_edge():
     Bilinear Resizing averages neighbours with weights summing to 1, so
     c*z + b becomes c*resize(z) + b: BN cancels both: invariant. Resizing
     that pads to the aspect ratio fills the border with 0: like
-    ZeroPadding after a bias: NOT invariant. A 1x1 conv classifier resized
+    ZeroPadding after a bias: NOT invariant; so is a bias-free conv when the
+    fill value is not 0 (a border that does not scale). A 1x1 conv classifier resized
     to the output stays the classifier."""
     inp = keras.Input(IMG, name="x9_input")
     x = _conv("x9_conv_resize", 8, bias=True)(inp)
@@ -841,11 +842,15 @@ def resizing_edge():
     x = _conv("x9_conv_pad", 8, bias=True)(x)
     x = layers.Resizing(24, 32, pad_to_aspect_ratio=True, name="x9_resize_pad")(x)
     x = _bn("x9_bn2")(x)
+    x = _conv("x9_conv_fill", 8)(x)  # no bias, but a border of 1 does not scale
+    x = layers.Resizing(24, 40, pad_to_aspect_ratio=True, fill_value=1.0,
+                        name="x9_resize_fill")(x)
+    x = _bn("x9_bn3")(x)
     x = _conv("x9_logits", 5, k=1, bias=True)(x)
     out = layers.Resizing(16, 16, interpolation="bilinear", name="x9_out")(x)
     model = keras.Model(inp, out, name="resizing_edge")
     return model, expected_roles(model, {
-        "x9_conv_resize": INV, "x9_conv_pad": OTH, "x9_logits": CLS,
+        "x9_conv_resize": INV, "x9_conv_pad": OTH, "x9_conv_fill": OTH, "x9_logits": CLS,
     })
 
 

@@ -147,13 +147,16 @@ class AtrousConv2D(layers.Conv2D):
     an input padded to a multiple of the dilation: DeepLab's ASPP at
     dilation 36 on a 4x6 map cost 5.5 s a forward pass for 48 pixels of
     output (`models.deeplab_v3`). On maps larger than the dilation it is
-    plain ``Conv2D``.
+    plain ``Conv2D``, and so it is for even kernel sizes and strides or
+    padding other than 1 and "same".
     """
 
     def convolution_op(self, inputs, kernel):
         size = inputs.shape[1:3]
+        # Odd kernels only: an even one has no centre tap to keep.
         if self.padding != "same" or self.data_format != "channels_last" or \
-                tuple(self.strides) != (1, 1) or None in size:
+                tuple(self.strides) != (1, 1) or None in size or \
+                any(taps % 2 == 0 for taps in self.kernel_size):
             return super().convolution_op(inputs, kernel)
         keep = []
         for extent, taps, dilation in zip(size, self.kernel_size, self.dilation_rate):

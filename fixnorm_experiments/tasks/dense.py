@@ -103,8 +103,11 @@ class DenseTask(Task):
 
         Two random images at the training size: batch statistics need two
         examples, and each of the probe's passes is a full forward pass, so a
-        smaller batch halves the analysis (keras-hub's DeepLabV3+ at 32x64 on
-        2 CPU cores: 21 s against 40 s for the default 8; the same roles).
+        smaller batch halves the analysis (measured on the keras-hub DeepLabV3+
+        the segmentation recipes used before issue 15, at 32x64 on 2 CPU cores:
+        21 s against 40 s for the default 8; the same roles). Only RetinaNet's
+        custom layers need the probe now: the graph rules decide all of
+        DeepLabV3 R-50-D8, so the batch goes unused there.
         """
         import numpy as np
 

@@ -72,11 +72,13 @@ class SegmentationTask(DenseTask):
         return model
 
     def replica_loss(self, model, global_batch_size, replicas):
+        # Inside a replica, Keras already scales a mean-reducing loss by
+        # 1 / replicas: this is the replica's share of the global mean as it is.
         cross_entropy = self._cross_entropy()
 
         def loss(x, y, y_pred):
             return sum(weight * cross_entropy(y[name], y_pred[name])
-                       for name, weight in LOSS_WEIGHTS.items()) / replicas
+                       for name, weight in LOSS_WEIGHTS.items())
 
         return loss
 

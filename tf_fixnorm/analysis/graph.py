@@ -314,10 +314,12 @@ class GraphWalker:
             return _mixed(f"{name}: zero padding breaks the bias shift", x.direct) if x.shift else x
         if isinstance(op, layers.Resizing):
             # Interpolation weights sum to 1: a scale and a per-channel shift
-            # survive; padding to the aspect ratio adds a constant border.
-            if x.shift and getattr(op, "pad_to_aspect_ratio", False):
-                return _mixed(f"{name}: padding to the aspect ratio breaks the bias shift",
-                              x.direct)
+            # survive; padding to the aspect ratio adds a border of fill_value,
+            # which breaks a shift, and a scale too unless it is 0.
+            if getattr(op, "pad_to_aspect_ratio", False) and \
+                    (x.shift or getattr(op, "fill_value", 0.0) != 0):
+                return _mixed(f"{name}: padding to the aspect ratio adds a border that does "
+                              "not scale", x.direct)
             return x
         if isinstance(op, _GLOBAL_POOLING):
             return self._remap_channel(x, in_rank, out_rank, name)

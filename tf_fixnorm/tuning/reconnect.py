@@ -122,9 +122,10 @@ class ReconnectingClient:
     # -- the calls --------------------------------------------------------------
 
     def _call(self, name, args, kwargs):
-        if name in _OF_THIS_SEARCH and self.this_search_is_over():
+        of_this_search = name in _OF_THIS_SEARCH
+        if of_this_search and self.this_search_is_over():
             return self._answer_for_a_search_that_is_over(name, args)
-        return self._send(name, args, kwargs)
+        return self._send(name, args, kwargs, of_this_search)
 
     def _answer_for_a_search_that_is_over(self, name, args):
         if name == "end_trial":
@@ -134,7 +135,7 @@ class ReconnectingClient:
         return trial_module.Trial(hyperparameters, trial_id=trial_id,
                                   status=trial_module.TrialStatus.STOPPED)
 
-    def _send(self, name, args, kwargs):
+    def _send(self, name, args, kwargs, of_this_search=False):
         first_failure = None
         while True:
             try:
@@ -150,6 +151,9 @@ class ReconnectingClient:
                         now - first_failure >= self.chief_timeout:
                     raise ChiefLost(self._lost_message(name)) from None
                 self._sleep(min(1.0, self.chief_timeout / 10))
+                # A call cut as the chief ended this search must not reach the next.
+                if of_this_search and self.this_search_is_over():
+                    return self._answer_for_a_search_that_is_over(name, args)
 
     def _lost_message(self, name):
         where = (f"{os.environ.get('KERASTUNER_ORACLE_IP', '?')}:"
