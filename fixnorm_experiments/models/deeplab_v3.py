@@ -30,7 +30,7 @@ Every conv except the two classifiers is bias-free and feeds a BatchNorm, so
 the logits of the same per-pixel softmax over the same labels, so both are
 the classifier role and FixNorm holds each at alpha (its "frobenius"
 measure holds every classifier kernel at alpha on its own; docs/method.md,
-"Segmentation and detection").
+"The classifier, and regression outputs").
 
 Built for one image size (the Keras graph knows the feature-map size, so the
 image-pooling branch and the final resize are plain ``UpSampling2D`` and
