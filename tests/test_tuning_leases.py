@@ -244,10 +244,17 @@ def test_a_call_cut_by_a_dying_chief_is_sent_again(reconnect):
     # CANCELLED: the chief's server stopped under the call (seen in CI).
     client = FlakyClient([grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                           grpc.StatusCode.UNAVAILABLE])
-    wrapped = reconnect.ReconnectingClient(client, 30, clock=clock, sleep=slept.append)
+    connections = []
+
+    def new_connection(old):  # each retry on a new channel, past gRPC's backoff
+        connections.append(old)
+        return old
+
+    wrapped = reconnect.ReconnectingClient(client, 30, clock=clock, sleep=slept.append,
+                                           reconnect=new_connection)
     assert oracle_client.TIMEOUT == 30  # no single call waits longer for the chief
     assert wrapped.create_trial("tuner1") == "trial for tuner1"
-    assert client.calls == 4 and slept == [1.0, 1.0, 1.0]
+    assert client.calls == 4 and slept == [1.0, 1.0, 1.0] and len(connections) == 3
     assert wrapped.objective == "val_accuracy"  # the rest passes through
 
 
@@ -258,7 +265,8 @@ def test_a_chief_gone_for_chief_timeout_is_one_clear_error(reconnect):
         clock.now += seconds
 
     wrapped = reconnect.ReconnectingClient(FlakyClient([grpc.StatusCode.UNAVAILABLE] * 99),
-                                           5, clock=clock, sleep=sleep)
+                                           5, clock=clock, sleep=sleep,
+                                           reconnect=lambda old: old)
     with pytest.raises(reconnect.ChiefLost) as lost:
         wrapped.create_trial("tuner1")
     assert clock.now == pytest.approx(1005)  # 0.5 s apart, for 5 s
@@ -323,6 +331,44 @@ def test_a_restarted_chief_lets_each_worker_keep_its_trial(tmp_path, monkeypatch
     finish(restarted, taken, 0.7)
     assert sorted(restarted.end_order) == sorted(restarted.trials)
     assert restarted.create_trial("b").status == Status.STOPPED
+
+
+def test_a_restarted_chief_waits_for_a_worker_that_held_nothing_when_it_died(
+        tmp_path, monkeypatch):
+    """Seen in CI: a worker between two trials when the chief was killed was
+    unknown to the restarted chief, which finished the search without it and
+    exited; the worker then waited for a chief until --chief_timeout."""
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    clock = Clock()
+    oracle = random_oracle(tmp_path, clock, max_trials=2, worker_timeout=10)
+    finish(oracle, oracle.create_trial("a"), 0.5)  # "a" now holds nothing
+    held_by_b = oracle.create_trial("b")
+    oracle.save()
+    restarted = random_oracle(tmp_path, clock, max_trials=2, worker_timeout=10)
+    restarted.reload()
+    assert restarted.tuner_ids == {"a", "b"}
+    finish(restarted, held_by_b, 0.6)
+    assert restarted.create_trial("b").status == Status.IDLE  # "a" may still ask
+    assert restarted.create_trial("a").status == Status.STOPPED  # told, it leaves
+    assert restarted.create_trial("b").status == Status.STOPPED
+    assert restarted.tuner_ids == set()  # the chief may exit
+    again = random_oracle(tmp_path, clock, max_trials=2, worker_timeout=10)
+    again.reload()
+    assert again.tuner_ids == set()  # those told to stop are not waited for again
+    # A known worker that never comes back is dropped after worker_timeout.
+    oracle = random_oracle(tmp_path / "2", clock, max_trials=1, worker_timeout=10)
+    finish(oracle, oracle.create_trial("a"), 0.5)
+    oracle.create_trial("b")  # told to wait: "a" has not asked since
+    oracle.save()
+    restarted = random_oracle(tmp_path / "2", clock, max_trials=1, worker_timeout=10)
+    restarted.reload()
+    assert restarted.tuner_ids == {"a", "b"}
+    assert restarted.create_trial("b").status == Status.IDLE
+    clock.now += 10
+    assert restarted.create_trial("b").status == Status.STOPPED
+    assert restarted.tuner_ids == set()
 
 
 def test_a_worker_told_to_wait_that_dies_is_dropped_even_if_no_one_asks(tmp_path):

@@ -165,9 +165,18 @@ class WorkerLeases:
 
     # -- a restarted chief -------------------------------------------------------
 
+    def get_state(self):
+        # keras-tuner keeps who holds a trial, not who else is still working: a
+        # restarted chief would not know a worker between two trials, finish
+        # the search without it, exit, and leave it waiting for a chief.
+        state = super().get_state()
+        state["fixnorm_known_workers"] = sorted(set(self.tuner_ids) | set(self.ongoing_trials))
+        return state
+
     def set_state(self, state):
         super().set_state(state)
         self._resumed_holders = dict(state.get("ongoing_trials", {}))
+        self._resumed_workers = list(state.get("fixnorm_known_workers", []))
 
     def reload(self):
         # keras-tuner queues every trial that was running for a retry. After a
@@ -177,6 +186,9 @@ class WorkerLeases:
         super().reload()
         if self.worker_timeout is None or not _is_chief():
             return  # one process: no one else is running them; keras-tuner's queue
+        # Every worker known before the restart stays known: the chief waits for
+        # it to ask (and be told to stop) or to be silent for worker_timeout.
+        self.tuner_ids.update(getattr(self, "_resumed_workers", []))
         for tuner_id, trial_id in getattr(self, "_resumed_holders", {}).items():
             trial = self.trials.get(trial_id)
             if trial is None or trial_id not in self._retry_queue or trial.status in (
@@ -212,6 +224,7 @@ class WorkerLeases:
             return trial_module.Trial(self.hyperparameters.copy(), trial_id=trial.trial_id,
                                       status=_Status.IDLE)
         self._stopping.discard(tuner_id)
+        self.save()  # it leaves: a restarted chief must not wait for it
         return trial
 
     @keras_tuner.synchronized

@@ -151,6 +151,9 @@ class ReconnectingClient:
                         now - first_failure >= self.chief_timeout:
                     raise ChiefLost(self._lost_message(name)) from None
                 self._sleep(min(1.0, self.chief_timeout / 10))
+                # A new connection: the old channel waits out gRPC's reconnect
+                # backoff (up to 2 minutes) before it sees a restarted chief.
+                self.client = self._reconnect(self.client)
                 # A call cut as the chief ended this search must not reach the next.
                 if of_this_search and self.this_search_is_over():
                     return self._answer_for_a_search_that_is_over(name, args)
