@@ -170,3 +170,11 @@ class AtrousConv2D(layers.Conv2D):
 
         return ops.conv(inputs, kernel[keep[0], keep[1]], strides=1, padding="same",
                         dilation_rate=self.dilation_rate, data_format=self.data_format)
+
+
+def bias_free_conv(filters, kernel, stride, name, dilation=1):
+    """A "same" conv without bias, He-initialized, that feeds a norm layer:
+    ``AtrousConv2D`` when dilated, else plain ``Conv2D``."""
+    conv = layers.Conv2D if dilation == 1 else AtrousConv2D
+    return conv(filters, kernel, strides=stride, padding="same", use_bias=False,
+                dilation_rate=dilation, kernel_initializer=CONV_INIT, name=name)

@@ -48,7 +48,7 @@ import keras
 from keras import layers
 
 from fixnorm_experiments.models import resnet_d
-from fixnorm_experiments.models.blocks import CONV_INIT, AtrousConv2D, check_args, norm_layer
+from fixnorm_experiments.models.blocks import CONV_INIT, bias_free_conv, check_args, norm_layer
 
 DILATIONS = (1, 1, 2, 4)  # per ResNet stage: output stride 8
 ASPP_DILATIONS = (12, 24, 36)
@@ -62,9 +62,7 @@ CLASSIFIERS = {MAIN: "segmentation_logits", AUXILIARY: "auxiliary_logits"}
 
 
 def _conv_norm_relu(x, filters, kernel, name, norm, bn_momentum, dilation=1):
-    conv = layers.Conv2D if dilation == 1 else AtrousConv2D
-    x = conv(filters, kernel, padding="same", dilation_rate=dilation, use_bias=False,
-             kernel_initializer=CONV_INIT, name=f"{name}_conv")(x)
+    x = bias_free_conv(filters, kernel, 1, f"{name}_conv", dilation)(x)
     x = norm_layer(norm, filters, bn_momentum, f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 

@@ -35,30 +35,24 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fixnorm_experiments.models.blocks import CONV_INIT, AtrousConv2D, check_args, norm_layer
+from fixnorm_experiments.models.blocks import CONV_INIT, bias_free_conv, check_args, norm_layer
 
 STAGES = (3, 4, 6, 3)  # bottlenecks per stage
 WIDTHS = (64, 128, 256, 512)  # bottleneck (3x3) width; output is 4x
 SE_REDUCTION = 16
 
 
-def _conv(filters, kernel, stride, name, dilation=1):
-    conv = layers.Conv2D if dilation == 1 else AtrousConv2D
-    return conv(filters, kernel, strides=stride, padding="same", use_bias=False,
-                dilation_rate=dilation, kernel_initializer=CONV_INIT, name=name)
-
-
 def _bottleneck(x, width, stride, *, norm, bn_momentum, se, zero_init_last_gamma,
                 drop_rate, prefix, dilation=1):
     out = 4 * width
     shortcut = x
-    y = _conv(width, 1, 1, f"{prefix}_conv1")(x)
+    y = bias_free_conv(width, 1, 1, f"{prefix}_conv1")(x)
     y = norm_layer(norm, width, bn_momentum, f"{prefix}_norm1")(y)
     y = layers.ReLU(name=f"{prefix}_relu1")(y)
-    y = _conv(width, 3, stride, f"{prefix}_conv2", dilation)(y)
+    y = bias_free_conv(width, 3, stride, f"{prefix}_conv2", dilation)(y)
     y = norm_layer(norm, width, bn_momentum, f"{prefix}_norm2")(y)
     y = layers.ReLU(name=f"{prefix}_relu2")(y)
-    y = _conv(out, 1, 1, f"{prefix}_conv3")(y)
+    y = bias_free_conv(out, 1, 1, f"{prefix}_conv3")(y)
     y = norm_layer(norm, out, bn_momentum, f"{prefix}_norm3",
                    gamma_zero=zero_init_last_gamma)(y)
     if se:
@@ -74,7 +68,7 @@ def _bottleneck(x, width, stride, *, norm, bn_momentum, se, zero_init_last_gamma
         if stride != 1:
             shortcut = layers.AveragePooling2D(stride, strides=stride, padding="same",
                                                name=f"{prefix}_shortcut_pool")(shortcut)
-        shortcut = _conv(out, 1, 1, f"{prefix}_shortcut_conv")(shortcut)
+        shortcut = bias_free_conv(out, 1, 1, f"{prefix}_shortcut_conv")(shortcut)
         shortcut = norm_layer(norm, out, bn_momentum, f"{prefix}_shortcut_norm")(shortcut)
     y = layers.Add(name=f"{prefix}_add")([y, shortcut])
     return layers.ReLU(name=f"{prefix}_out")(y)
@@ -91,7 +85,7 @@ def stages(inputs, *, norm="batch", bn_momentum=0.9, se=False, zero_init_last_ga
     """
     x = inputs
     for i, (filters, stride) in enumerate(((32, 2), (32, 1), (64, 1))):
-        x = _conv(filters, 3, stride, f"stem_conv{i + 1}")(x)
+        x = bias_free_conv(filters, 3, stride, f"stem_conv{i + 1}")(x)
         x = norm_layer(norm, filters, bn_momentum, f"stem_norm{i + 1}")(x)
         x = layers.ReLU(name=f"stem_relu{i + 1}")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
