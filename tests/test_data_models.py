@@ -190,3 +190,33 @@ def test_the_first_model_of_a_process_gets_the_same_weights_as_later_ones():
                          timeout=120, cwd=root, env=dict(os.environ, PYTHONPATH=root))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_shrink_average_pools_by_an_integer_factor_and_refuses_others():
+    from fixnorm_experiments.tasks.classification import shrink
+
+    images = np.arange(2 * 4 * 6 * 1, dtype=np.float32).reshape(2, 4, 6, 1)
+    images = images[:, :, :4]  # 4x4, not contiguous: reshape must still be right
+    small = shrink(images, 2)
+    assert small.shape == (2, 2, 2, 1)
+    # Top-left 2x2 block of the first image: rows 0-1, columns 0-1 of a 4x6 grid.
+    assert small[0, 0, 0, 0] == np.mean([0, 1, 6, 7])
+    assert small[1, 1, 1, 0] == np.mean([24 + 14, 24 + 15, 24 + 20, 24 + 21])
+    assert shrink(small, 2) is small
+    for size in (3, 8):
+        with pytest.raises(ValueError, match="must divide"):
+            shrink(images, size)
+
+
+def test_mnist_bench_14_trains_on_14x14_images_of_the_same_split():
+    from fixnorm_experiments import recipes, tasks
+
+    full = tasks.make(recipes.get("mnist_bench")).load_data(128, validation_fraction=0.25)
+    task = tasks.make(recipes.get("mnist_bench_14"))
+    data = task.load_data(128, validation_fraction=0.25)
+    (big, labels), = full.evaluation.take(1)
+    (small, same_labels), = data.evaluation.take(1)
+    assert small.shape[1:] == (14, 14, 1) and big.shape[1:] == (28, 28, 1)
+    np.testing.assert_array_equal(labels, same_labels)
+    np.testing.assert_allclose(small, keras.ops.average_pool(big, 2, 2), atol=1e-6)
+    assert task.build_model().input_shape == (None, 14, 14, 1)
