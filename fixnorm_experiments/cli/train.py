@@ -56,7 +56,8 @@ DEFINE.integer("steps_per_loop", None, "Segmentation/detection: iterations betwe
                      "checkpoints (resume points); default 1000.")
 DEFINE.integer("global_batch_size", None, "Override the recipe's global batch.")
 DEFINE.list("image_size", None, "Override the recipe's image size: N for "
-                  "classification, H,W for segmentation and detection.")
+                  "classification (embedded data is average-pooled to N, a whole "
+                  "fraction of its size), H,W for segmentation and detection.")
 DEFINE.float("lr", None, "Override the flavour's peak learning rate.")
 DEFINE.float("alpha", None, "Override the fixnorm flavour's classifier norm.")
 DEFINE.float("weight_decay", None, "Override the reference flavour's coupled L2 lambda.")

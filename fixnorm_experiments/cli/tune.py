@@ -61,7 +61,8 @@ DEFINE.enum("objective", None, ["val_accuracy", "val_metric", "val_loss"],
                   "val_metric (the recipe's metric: accuracy, mIoU or AP; the default for "
                   "segmentation and detection recipes), val_loss (lower is better).")
 DEFINE.list("image_size", None, "Override the recipe's image size: N for "
-                  "classification, H,W for segmentation and detection.")
+                  "classification (embedded data is average-pooled to N, a whole "
+                  "fraction of its size), H,W for segmentation and detection.")
 DEFINE.integer("score_batches", None, "Score each trial on this many validation "
                      "batches (default: all).")
 DEFINE.float("validation_fraction", 0.2, "Embedded data: fraction of the training split "
